@@ -1,0 +1,70 @@
+"""shimtask: run Flyte task templates without their Python source.
+
+The public API; plugins import only these names.
+"""
+
+from .context import ExecutionContext
+from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord
+from .errors import (
+    ExecutorConflict,
+    ExecutorDenied,
+    ExecutorFailed,
+    ExecutorNotFound,
+    MissingInput,
+    OutputMismatch,
+    PluginLoadError,
+    ShimTaskError,
+    StorageError,
+    TemplateError,
+    UnexpectedInput,
+    UnsupportedType,
+    UsageError,
+    ValueTypeError,
+    VersionMismatch,
+)
+from .executor import ShimTaskExecutor
+from .hookspecs import hookimpl, hookspec
+from .registry import ExecutorRegistry, default_registry
+from .task import ExecutableTemplateShimTask, run_template
+from .template import custom_of, executor_type_of, make_template, parse_template, template_to_json
+
+__version__ = "0.1.0"
+
+#: The plugin API version; executors declare the range they need in ``requires_api``.
+API_VERSION = 1
+
+__all__ = [
+    "API_VERSION",
+    "EXECUTOR_GROUP",
+    "PLUGIN_GROUP",
+    "EntryPointRecord",
+    "ExecutableTemplateShimTask",
+    "ExecutionContext",
+    "ExecutorConflict",
+    "ExecutorDenied",
+    "ExecutorFailed",
+    "ExecutorNotFound",
+    "ExecutorRegistry",
+    "MissingInput",
+    "OutputMismatch",
+    "PluginLoadError",
+    "ShimTaskError",
+    "ShimTaskExecutor",
+    "StorageError",
+    "TemplateError",
+    "UnexpectedInput",
+    "UnsupportedType",
+    "UsageError",
+    "ValueTypeError",
+    "VersionMismatch",
+    "__version__",
+    "custom_of",
+    "default_registry",
+    "executor_type_of",
+    "hookimpl",
+    "hookspec",
+    "make_template",
+    "parse_template",
+    "run_template",
+    "template_to_json",
+]

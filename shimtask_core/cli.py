@@ -1,0 +1,249 @@
+"""The ``shimtask`` command: parse, call the library, print.
+
+A user error prints one line (``shimtask: error: ...``) and exits 1; ``--debug``
+shows the traceback. Everything here is callable from Python without the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ShimTaskError, UsageError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+_DESCRIPTION = """\
+Run Flyte task templates without their Python source. The executor named in the
+template's custom["executor_type"] (or its type) is found among the installed
+plugins (entry-point group 'shimtask.executors') and run.
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shimtask", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ex = commands.add_parser(
+        "execute",
+        help="run a template as a Flyte container task (inputs.pb -> outputs.pb/error.pb)",
+        description="The Flyte container contract. Reads the inputs LiteralMap and the "
+        "template, runs its executor and writes OUTPUT_PREFIX/outputs.pb, or "
+        "OUTPUT_PREFIX/error.pb with origin USER or SYSTEM. Also accepts pyflyte-execute's "
+        "form: ... -- TEMPLATE_PATH [EXECUTOR]. URIs may be local paths, file://, or any "
+        "fsspec protocol installed (s3://, gs://, ...).",
+    )
+    ex.add_argument("--inputs", required=True, metavar="URI", help="the inputs.pb LiteralMap")
+    ex.add_argument("--output-prefix", required=True, metavar="URI",
+                    help="where outputs.pb or error.pb is written")
+    ex.add_argument("--raw-output-data-prefix", metavar="URI",
+                    help="where offloaded data (files, datasets) is written")
+    ex.add_argument("--template", metavar="URI",
+                    help="the TaskTemplate (.pb or protobuf-JSON); or give it after --")
+    ex.add_argument("--checkpoint-path", metavar="URI", help="checkpoint output prefix")
+    ex.add_argument("--prev-checkpoint", metavar="URI", help="previous attempt's checkpoint")
+    for ignored in ("--resolver", "--dynamic-addl-distro", "--dynamic-dest-dir"):
+        ex.add_argument(ignored, metavar="VALUE", help=argparse.SUPPRESS)
+    ex.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
+    ex.add_argument("--exit-zero-on-error", action="store_true",
+                    default=os.environ.get("SHIMTASK_EXIT_ZERO_ON_ERROR") == "1",
+                    help="exit 0 after writing error.pb, as pyflyte-execute does "
+                    "(env SHIMTASK_EXIT_ZERO_ON_ERROR=1)")
+    ex.add_argument("rest", nargs="*", metavar="TEMPLATE_PATH [EXECUTOR]",
+                    help="pyflyte-execute's trailing arguments (after --)")
+
+    run = commands.add_parser(
+        "run", help="run a template locally and print its outputs",
+        description="Run a template file (.pb or protobuf-JSON .json) on this machine. "
+        "Inputs are read by their declared type: -i n=7 is an integer for an integer "
+        "input; lists, dicts and unions are given as JSON.",
+    )
+    run.add_argument("template", metavar="TEMPLATE", help="template file or URI")
+    run.add_argument("-i", "--input", action="append", default=[], metavar="NAME=VALUE",
+                     help="an input value (repeatable)")
+    run.add_argument("--inputs-json", metavar="FILE",
+                     help="a JSON object of inputs by name (-i values override it)")
+    run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
+
+    plugins = commands.add_parser("plugins", help="list and check installed executor plugins")
+    plugin_commands = plugins.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND")
+    listing = plugin_commands.add_parser(
+        "list", help="list installed executors without importing them")
+    listing.add_argument("--json", action="store_true", help="print a JSON list of entries")
+    doctor = plugin_commands.add_parser(
+        "doctor", help="import every plugin and report which ones are broken")
+    doctor.add_argument("--json", action="store_true", help="print a JSON list of reports")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shimtask`` console script; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        handler = _HANDLERS[args.command]
+        return handler(args)
+    except ShimTaskError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"shimtask: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"shimtask: internal error: {type(exc).__name__}: {exc} "
+              f"(re-run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+# --- execute --------------------------------------------------------------------------
+
+
+def _cmd_execute(args: argparse.Namespace) -> int:
+    from .runtime import execute
+
+    template = args.template or (args.rest[0] if args.rest else None)
+    if template is None:
+        raise UsageError("no template: give --template URI or '-- TEMPLATE_PATH'")
+    result = execute(
+        inputs=args.inputs,
+        output_prefix=args.output_prefix,
+        template=template,
+        raw_output_prefix=args.raw_output_data_prefix,
+        checkpoint_path=args.checkpoint_path,
+        prev_checkpoint=args.prev_checkpoint,
+        debug=args.debug,
+    )
+    if result.ok:
+        return EXIT_OK
+    assert result.error is not None
+    first_line = result.error.message.splitlines()[0] if result.error.message else ""
+    print(f"shimtask: task failed ({result.error.code}), wrote {result.uri}: {first_line}",
+          file=sys.stderr)
+    return EXIT_OK if args.exit_zero_on_error else EXIT_FAILED
+
+
+# --- run ------------------------------------------------------------------------------
+
+
+def _read_inputs(args: argparse.Namespace, tt: Any) -> dict[str, Any]:
+    from . import storage
+    from .textinput import parse_text_value
+
+    inputs: dict[str, Any] = {}
+    if args.inputs_json:
+        try:
+            loaded = json.loads(storage.read_bytes(args.inputs_json))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--inputs-json {args.inputs_json}: not JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--inputs-json {args.inputs_json}: expected a JSON object")
+        inputs.update(loaded)
+    declared = tt.interface.inputs.variables
+    for item in args.input:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise UsageError(f"-i {item!r}: expected NAME=VALUE")
+        if name not in declared:
+            raise UsageError(
+                f"-i {name}: the template has no input {name!r} "
+                f"(inputs: {', '.join(sorted(declared)) or 'none'})")
+        inputs[name] = parse_text_value(name, declared[name].type, text)
+    return inputs
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runtime import load_template
+    from .task import run_template
+    from .textinput import to_jsonable
+
+    tt = load_template(args.template)
+    result = run_template(tt, **_read_inputs(args, tt))
+    names = sorted(tt.interface.outputs.variables)
+    by_name = result if len(names) > 1 else ({names[0]: result} if names else {})
+    if args.json:
+        print(json.dumps(to_jsonable(by_name), indent=2, sort_keys=True))
+        return EXIT_OK
+    for name in names:
+        print(_render(name, to_jsonable(by_name[name])))
+    return EXIT_OK
+
+
+def _render(name: str, value: Any) -> str:
+    """Human output: records as an aligned table, anything else as JSON."""
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        columns = list(dict.fromkeys(k for row in value for k in row))
+        cells = [[json.dumps(row.get(c)) if not isinstance(row.get(c), str) else row[c]
+                  for c in columns] for row in value]
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        lines = [f"{name}: {len(value)} row(s)",
+                 "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+                 "  ".join("-" * w for w in widths)]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(line.rstrip() for line in lines)
+    return f"{name}: {json.dumps(value)}"
+
+
+# --- plugins --------------------------------------------------------------------------
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+
+    registry = default_registry()
+    if args.plugins_command in (None, "list"):
+        entries = registry.entries()
+        if getattr(args, "json", False):
+            print(json.dumps([e.as_dict() for e in entries], indent=2))
+        elif not entries:
+            print("no executor plugins installed (entry-point group 'shimtask.executors')")
+        else:
+            rows = [(e.name, e.dist, e.version, e.value) for e in entries]
+            print(_table(("EXECUTOR", "DISTRIBUTION", "VERSION", "ENTRY POINT"), rows))
+        return EXIT_OK
+    reports = registry.doctor()
+    broken = [r for r in reports if not r.ok]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2))
+    else:
+        for r in reports:
+            status = "ok" if r.ok else f"BROKEN: {r.error}"
+            print(f"{r.group} {r.name} ({r.dist} {r.version}): {status}")
+        print(f"{len(reports) - len(broken)} ok, {len(broken)} broken")
+    return EXIT_FAILED if broken else EXIT_OK
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip()
+                     for row in (header, *rows))
+
+
+_HANDLERS = {"execute": _cmd_execute, "run": _cmd_run, "plugins": _cmd_plugins}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Where an execution reads and writes: the part of flytekit's FlyteContext a shim task needs.
+
+Codecs for offloaded values (files, directories, datasets) find the current
+context through :func:`current_context`, so that encoders keep a one-argument
+signature on the hot path.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import final
+
+
+@final
+@dataclass(frozen=True)
+class ExecutionContext:
+    """The locations of one execution (all URIs or local paths)."""
+
+    raw_output_prefix: str = field(
+        default_factory=lambda: os.path.join(tempfile.gettempdir(), "shimtask-raw"))
+    output_prefix: str | None = None
+    working_dir: str = field(default_factory=tempfile.gettempdir)
+    checkpoint_path: str | None = None
+    prev_checkpoint: str | None = None
+
+
+_current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(
+    "shimtask_execution_context", default=None)
+
+
+def current_context() -> ExecutionContext:
+    """The context of the running execution, or a local default outside one."""
+    ctx = _current.get()
+    return ctx if ctx is not None else ExecutionContext()
+
+
+@contextmanager
+def using_context(ctx: ExecutionContext | None) -> Iterator[ExecutionContext]:
+    """Make ``ctx`` current for the duration of one execution."""
+    if ctx is None:
+        ctx = _current.get() or ExecutionContext()
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)

@@ -1,0 +1,242 @@
+"""Every exception shimtask raises, and how each maps onto Flyte's error kinds.
+
+Errors carry the offending objects as attributes so that callers act on
+fields, not on message strings. ``ERROR_KINDS`` at the bottom is the single
+table that decides what ``error.pb`` says (USER or SYSTEM, recoverable or not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Literal
+
+Origin = Literal["USER", "SYSTEM"]
+
+
+class ShimTaskError(Exception):
+    """Base of all shimtask errors; ``code`` is the stable string written to error.pb."""
+
+    code: str = "ShimTaskError"
+
+
+# --- templates and values -----------------------------------------------------------
+
+
+class TemplateError(ShimTaskError):
+    """A task template that cannot be read or is not runnable."""
+
+    code = "TemplateError"
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class UnsupportedType(ShimTaskError):
+    """A Flyte literal type this codec cannot convert."""
+
+    code = "UnsupportedType"
+
+    def __init__(self, type_description: str, *, variable: str | None = None) -> None:
+        self.type_description = type_description
+        self.variable = variable
+        where = f" (variable {variable!r})" if variable else ""
+        super().__init__(f"unsupported Flyte type {type_description}{where}")
+
+
+class ValueTypeError(ShimTaskError):
+    """A value that does not match its declared Flyte type."""
+
+    code = "ValueTypeError"
+
+    def __init__(self, variable: str, expected: str, got: str, *, direction: str = "value") -> None:
+        self.variable = variable
+        self.expected = expected
+        self.got = got
+        self.direction = direction
+        super().__init__(f"{direction} {variable!r}: expected {expected}, got {got}")
+
+
+class MissingInput(ShimTaskError):
+    """A required input was not given."""
+
+    code = "MissingInput"
+
+    def __init__(self, variable: str, expected: str) -> None:
+        self.variable = variable
+        self.expected = expected
+        super().__init__(f"input {variable!r} ({expected}) is required but was not given")
+
+
+class UnexpectedInput(ShimTaskError):
+    """Inputs were given that the template's interface does not declare."""
+
+    code = "UnexpectedInput"
+
+    def __init__(self, names: Sequence[str], declared: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.declared = tuple(declared)
+        super().__init__(
+            f"unknown input(s) {', '.join(map(repr, self.names))}; "
+            f"the template declares: {', '.join(self.declared) or '(no inputs)'}"
+        )
+
+
+class OutputMismatch(ShimTaskError):
+    """The executor's result does not fit the declared outputs (names or count)."""
+
+    code = "OutputMismatch"
+
+    def __init__(self, message: str, *, declared: Sequence[str] = ()) -> None:
+        self.declared = tuple(declared)
+        super().__init__(message)
+
+
+# --- discovery ----------------------------------------------------------------------
+
+
+class ExecutorNotFound(ShimTaskError):
+    """No installed or registered executor has the requested name."""
+
+    code = "ExecutorNotFound"
+
+    def __init__(self, name: str, available: Sequence[str], closest: Sequence[str] = ()) -> None:
+        self.name = name
+        self.available = tuple(available)
+        self.closest = tuple(closest)
+        hint = f" Did you mean {' or '.join(map(repr, self.closest))}?" if self.closest else ""
+        listing = ", ".join(self.available) if self.available else "none"
+        super().__init__(
+            f"no executor named {name!r} is installed.{hint} Installed executors: {listing}. "
+            f"An executor is a distribution with an entry point in the 'shimtask.executors' "
+            f"group; 'shimtask plugins list' shows them."
+        )
+
+
+class ExecutorConflict(ShimTaskError):
+    """Two distributions claim one executor name and the user has not picked one."""
+
+    code = "ExecutorConflict"
+
+    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+        self.name = name
+        self.candidates = tuple(candidates)
+        super().__init__(
+            f"executor {name!r} is claimed by more than one source: "
+            f"{'; '.join(self.candidates)}. Pick one with "
+            f"ExecutorRegistry(prefer={{{name!r}: DIST}}) or "
+            f"SHIMTASK_PREFER={name}=DIST, or uninstall one of them."
+        )
+
+
+class ExecutorDenied(ShimTaskError):
+    """The executor exists but the allow/deny policy excludes it."""
+
+    code = "ExecutorDenied"
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"executor {name!r} is installed but denied: {reason}")
+
+
+class PluginLoadError(ShimTaskError):
+    """A plugin's entry point could not be imported or is not a valid executor."""
+
+    code = "PluginLoadError"
+
+    def __init__(
+        self,
+        name: str,
+        value: str,
+        dist: str,
+        version: str,
+        cause: BaseException | str,
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.dist = dist
+        self.version = version
+        self.cause = cause
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        super().__init__(
+            f"plugin {name!r} = {value!r} from distribution {dist} {version} "
+            f"failed to load: {reason}"
+        )
+
+
+class VersionMismatch(ShimTaskError):
+    """An executor does not accept the template's version or this core's API."""
+
+    code = "VersionMismatch"
+
+
+# --- execution ----------------------------------------------------------------------
+
+
+class ExecutorFailed(ShimTaskError):
+    """The executor raised while computing the outputs (a fault in user territory)."""
+
+    code = "ExecutorFailed"
+
+    def __init__(self, executor_type: str, cause: BaseException) -> None:
+        self.executor_type = executor_type
+        self.cause = cause
+        super().__init__(f"executor {executor_type!r} failed: {type(cause).__name__}: {cause}")
+
+
+class StorageError(ShimTaskError):
+    """Reading or writing a URI failed (network, permissions, missing file)."""
+
+    code = "StorageError"
+
+    def __init__(self, uri: str, action: str, cause: BaseException | str) -> None:
+        self.uri = uri
+        self.action = action
+        self.cause = cause
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"cannot {action} {uri}: {reason}")
+
+
+class UsageError(ShimTaskError):
+    """The command line or API was called with arguments that make no sense."""
+
+    code = "UsageError"
+
+
+# --- the one table: exception class -> (origin, recoverable) ------------------------
+
+ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
+    TemplateError: ("USER", False),
+    UnsupportedType: ("USER", False),
+    ValueTypeError: ("USER", False),
+    MissingInput: ("USER", False),
+    UnexpectedInput: ("USER", False),
+    OutputMismatch: ("USER", False),
+    ExecutorNotFound: ("USER", False),
+    ExecutorConflict: ("USER", False),
+    ExecutorDenied: ("USER", False),
+    PluginLoadError: ("USER", False),
+    VersionMismatch: ("USER", False),
+    ExecutorFailed: ("USER", False),
+    UsageError: ("USER", False),
+    StorageError: ("SYSTEM", True),
+}
+
+
+def classify(exc: BaseException) -> tuple[str, Origin, bool]:
+    """Return ``(code, origin, recoverable)`` for any exception.
+
+    Anything not in the table is the framework's own fault: SYSTEM and not
+    recoverable, since retrying a bug does not fix it. An executor may mark its
+    own exception retryable by setting ``recoverable = True`` on it.
+    """
+    for cls in type(exc).__mro__:
+        kind = ERROR_KINDS.get(cls)
+        if kind is not None:
+            origin, recoverable = kind
+            cause: Any = getattr(exc, "cause", None)
+            if isinstance(exc, ExecutorFailed) and getattr(cause, "recoverable", False) is True:
+                recoverable = True
+            return getattr(exc, "code", cls.__name__), origin, recoverable
+    return f"SYSTEM:{type(exc).__name__}", "SYSTEM", False

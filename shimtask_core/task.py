@@ -1,0 +1,147 @@
+"""A template bound to its executor: flytekit's ExecutableTemplateShimTask, done strictly.
+
+``dispatch_execute`` is the whole life of one execution: decode the input
+literals by declared type, run the executor through the ``execute_from_model``
+hook (so wrapper plugins see it), and encode the result by output *name*,
+validated against the declared types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .context import ExecutionContext, using_context
+from .errors import ExecutorFailed, ShimTaskError
+from .executor import ShimTaskExecutor
+from .literals import InterfaceCodec
+from .registry import ExecutorRegistry, default_registry
+from .template import executor_type_of
+
+if TYPE_CHECKING:
+    from flyteidl.core.literals_pb2 import LiteralMap
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+
+class ExecutableTemplateShimTask:
+    """A ``TaskTemplate`` and the executor that runs it.
+
+    ``executor_type`` is a ``ShimTaskExecutor`` subclass or the name of one in
+    the registry. Extra positional and keyword arguments are accepted, as in
+    flytekit, and ignored.
+    """
+
+    def __init__(
+        self,
+        tt: TaskTemplate,
+        executor_type: type[ShimTaskExecutor[Any]] | str,
+        *args: Any,
+        registry: ExecutorRegistry | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._registry = registry or default_registry()
+        if isinstance(executor_type, str):
+            self._executor_name = executor_type
+            executor_type = self._registry.resolve(executor_type)
+        else:
+            self._executor_name = _name_of(tt, executor_type)
+        self._task_template = tt
+        self._executor_type = executor_type
+        self._executor = executor_type()
+        self._codec: InterfaceCodec | None = None
+
+    @property
+    def executor(self) -> ShimTaskExecutor[Any]:
+        return self._executor
+
+    @property
+    def executor_type(self) -> type[ShimTaskExecutor[Any]]:
+        return self._executor_type
+
+    @property
+    def name(self) -> str:
+        """The name of the underlying task (the template id's name)."""
+        return self._task_template.id.name
+
+    @property
+    def task_template(self) -> TaskTemplate:
+        return self._task_template
+
+    @property
+    def codec(self) -> InterfaceCodec:
+        """The prepared converter for this template's interface (built on first use)."""
+        codec = self._codec
+        if codec is None:
+            codec = self._codec = InterfaceCodec(self._task_template.interface)
+        return codec
+
+    def execute(self, **kwargs: Any) -> Any:
+        """Send everything to the executor, through the hook so wrapper plugins see it."""
+        executor = self._executor
+        tt = self._task_template
+
+        def run_executor(tt: TaskTemplate, inputs: dict[str, Any]) -> Any:
+            return executor.execute_from_model(tt, **inputs)
+
+        hook = self._registry.plugin_manager.hook.execute_from_model
+        try:
+            return hook.call_extra([run_executor], {"tt": tt, "inputs": kwargs})
+        except ShimTaskError:
+            raise
+        except Exception as exc:
+            raise ExecutorFailed(self._executor_name, exc) from exc
+
+    def pre_execute(self, user_params: Any) -> Any:
+        """A stub kept for dispatch_execute compatibility with PythonTask."""
+        return user_params
+
+    def post_execute(self, _: Any, rval: Any) -> Any:
+        """A stub kept for dispatch_execute compatibility with PythonTask."""
+        return rval
+
+    def dispatch_execute(self, ctx: Any, input_literal_map: LiteralMap) -> LiteralMap:
+        """Decode inputs by declared type, execute, encode outputs by name.
+
+        ``ctx`` may be ``None`` (a local default) or an :class:`ExecutionContext`.
+        """
+        codec = self.codec
+        inputs = codec.decode_inputs(input_literal_map)
+        with using_context(ctx if isinstance(ctx, ExecutionContext) else None):
+            params = self.pre_execute(ctx)
+            result = self.post_execute(params, self.execute(**inputs))
+            return codec.encode_outputs(result)
+
+    def run(self, inputs: Mapping[str, Any], ctx: ExecutionContext | None = None) -> Any:
+        """Run on Python values exactly as a cluster would: the inputs are validated and
+        normalised through their literals, and the outputs come back decoded.
+
+        Returns the single output's value, a dict by name for several, or None.
+        """
+        codec = self.codec
+        outputs = codec.decode_outputs(self.dispatch_execute(ctx, codec.encode_inputs(inputs)))
+        if not outputs:
+            return None
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        return outputs
+
+
+def run_template(
+    tt: TaskTemplate, *, registry: ExecutorRegistry | None = None, **inputs: Any
+) -> Any:
+    """Resolve the template's executor, run it on ``inputs`` and return the Python outputs.
+
+    The outputs are a single value for one output, a dict by output name for
+    several, and None for none.
+    """
+    registry = registry or default_registry()
+    task = ExecutableTemplateShimTask(tt, registry.executor_type_of(tt), registry=registry)
+    return task.run(inputs)
+
+
+def _name_of(tt: TaskTemplate, executor_type: type[ShimTaskExecutor[Any]]) -> str:
+    """The name used in error messages: the template's executor type, else the class name."""
+    try:
+        return executor_type_of(tt)
+    except ShimTaskError:
+        return executor_type.__name__

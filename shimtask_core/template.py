@@ -1,0 +1,162 @@
+"""Task templates: reading them, building them without flytekit, and what they name.
+
+A template is a flyteidl ``TaskTemplate``. It arrives as protobuf bytes
+(what Flyte mounts at ``{{.taskTemplatePath}}``) or as protobuf-JSON (what
+people write and review by hand); :func:`make_template` builds one from
+Python types so that no flytekit is needed to author a shim task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flyteidl.core import identifier_pb2, interface_pb2, tasks_pb2
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import DecodeError
+
+from .errors import TemplateError
+from .literals import literal_type_of, struct_to_python
+
+TaskTemplate = tasks_pb2.TaskTemplate
+
+EXECUTOR_TYPE_FIELD = "executor_type"
+
+
+def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTemplate:
+    """Parse a template from protobuf bytes or protobuf-JSON text (detected by content)."""
+    stripped = data.lstrip()
+    if stripped.startswith(b"{"):
+        try:
+            return json_format.Parse(stripped.decode("utf-8"), TaskTemplate())
+        except (json_format.ParseError, UnicodeDecodeError) as exc:
+            raise TemplateError(f"not a TaskTemplate in protobuf-JSON form: {exc}",
+                                source=source) from None
+    tt = TaskTemplate()
+    try:
+        tt.ParseFromString(data)
+    except DecodeError as exc:
+        raise TemplateError(f"not a TaskTemplate protobuf: {exc}", source=source) from None
+    if not data or not tt.id.name and not tt.type:
+        raise TemplateError("the template has neither a type nor an id; is this a "
+                            "TaskTemplate file?", source=source)
+    return tt
+
+
+def custom_of(tt: tasks_pb2.TaskTemplate) -> dict[str, Any]:
+    """The template's ``custom`` field as a dict, integral numbers read back as ``int``.
+
+    flytekit's own reading gives floats (``5`` becomes ``5.0``), because a
+    protobuf Struct stores every number as a double.
+    """
+    return struct_to_python(tt.custom) if tt.HasField("custom") else {}
+
+
+def executor_type_of(tt: tasks_pb2.TaskTemplate) -> str:
+    """The executor type a template names: ``custom["executor_type"]``, else its ``type``."""
+    if tt.HasField("custom"):
+        value = tt.custom.fields.get(EXECUTOR_TYPE_FIELD)
+        if value is not None:
+            if value.WhichOneof("kind") != "string_value" or not value.string_value:
+                raise TemplateError(
+                    f"custom[{EXECUTOR_TYPE_FIELD!r}] must be a non-empty string naming the "
+                    f"executor, not {json_format.MessageToJson(value)}",
+                    source=tt.id.name or None,
+                )
+            return value.string_value
+    if tt.type:
+        return tt.type
+    raise TemplateError(
+        f"the template names no executor: set custom[{EXECUTOR_TYPE_FIELD!r}] or its type",
+        source=tt.id.name or None,
+    )
+
+
+def container_args(template_path: str = "{{.taskTemplatePath}}") -> list[str]:
+    """The container arguments with which Flyte runs a template through ``shimtask execute``."""
+    return [
+        "shimtask", "execute",
+        "--inputs", "{{.input}}",
+        "--output-prefix", "{{.outputPrefix}}",
+        "--raw-output-data-prefix", "{{.rawOutputDataPrefix}}",
+        "--checkpoint-path", "{{.checkpointOutputPrefix}}",
+        "--prev-checkpoint", "{{.prevCheckpointPrefix}}",
+        "--template", template_path,
+    ]  # fmt: skip
+
+
+def make_template(
+    name: str,
+    executor_type: str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    custom: Mapping[str, Any] | None = None,
+    task_type: str | None = None,
+    version: str = "0.0.0",
+    task_type_version: int = 0,
+    image: str | None = None,
+    project: str = "",
+    domain: str = "",
+    descriptions: Mapping[str, str] | None = None,
+) -> tasks_pb2.TaskTemplate:
+    """Build a runnable template from Python types, without flytekit.
+
+    ``inputs``/``outputs`` map names to Python types (``int``, ``list[float]``,
+    ``dict[str, int]``, ``dict`` for a generic...) or to flyteidl ``LiteralType``.
+    ``custom`` is copied and gets ``executor_type``. With ``image``, the template
+    carries a container that runs ``shimtask execute`` (for a Flyte cluster).
+    """
+    descriptions = descriptions or {}
+    body = dict(custom or {})
+    body[EXECUTOR_TYPE_FIELD] = executor_type
+    struct = struct_pb2.Struct()
+    try:
+        struct.update(body)
+    except (ValueError, TypeError) as exc:
+        raise TemplateError(f"custom must hold only JSON values: {exc}", source=name) from None
+    tt = TaskTemplate(
+        id=identifier_pb2.Identifier(
+            resource_type=identifier_pb2.TASK,
+            project=project,
+            domain=domain,
+            name=name,
+            version=version,
+        ),
+        type=task_type or executor_type,
+        task_type_version=task_type_version,
+        interface=interface_pb2.TypedInterface(
+            inputs=_variable_map(inputs or {}, descriptions),
+            outputs=_variable_map(outputs or {}, descriptions),
+        ),
+        custom=struct,
+    )
+    tt.metadata.runtime.type = tt.metadata.runtime.OTHER
+    tt.metadata.runtime.flavor = "shimtask"
+    if image is not None:
+        tt.container.image = image
+        tt.container.args.extend(container_args())
+    return tt
+
+
+def _variable_map(
+    types: Mapping[str, Any], descriptions: Mapping[str, str]
+) -> interface_pb2.VariableMap:
+    return interface_pb2.VariableMap(
+        variables={
+            name: interface_pb2.Variable(
+                type=literal_type_of(py_type), description=descriptions.get(name, name)
+            )
+            for name, py_type in types.items()
+        }
+    )
+
+
+def template_to_json(tt: tasks_pb2.TaskTemplate) -> str:
+    """The protobuf-JSON form that ``shimtask run`` reads back."""
+    return json_format.MessageToJson(tt, indent=2, sort_keys=True)
+
+
+def output_names(tt: tasks_pb2.TaskTemplate) -> Sequence[str]:
+    """The declared output names, sorted (for display only; mapping is always by name)."""
+    return sorted(tt.interface.outputs.variables)
