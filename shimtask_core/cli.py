@@ -200,9 +200,9 @@ def _render(name: str, value: Any) -> str:
                   for c in columns] for row in value]
         widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
         lines = [f"{name}: {len(value)} row(s)",
-                 "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+                 "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
                  "  ".join("-" * w for w in widths)]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
         return "\n".join(line.rstrip() for line in lines)
     return f"{name}: {json.dumps(value)}"
 
@@ -237,8 +237,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip()
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
                      for row in (header, *rows))
 
 

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 OUTPUTS_FILE = "outputs.pb"
 ERROR_FILE = "error.pb"
 
-_ORIGINS = {"USER": execution_pb2.ExecutionError.USER, "SYSTEM": execution_pb2.ExecutionError.SYSTEM}
+_ORIGINS = {
+    "USER": execution_pb2.ExecutionError.USER,
+    "SYSTEM": execution_pb2.ExecutionError.SYSTEM,
+}
 
 
 @final

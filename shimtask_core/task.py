@@ -61,7 +61,7 @@ class ExecutableTemplateShimTask:
     @property
     def name(self) -> str:
         """The name of the underlying task (the template id's name)."""
-        return self._task_template.id.name
+        return str(self._task_template.id.name)
 
     @property
     def task_template(self) -> TaskTemplate:

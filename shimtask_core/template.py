@@ -37,7 +37,7 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
         tt.ParseFromString(data)
     except DecodeError as exc:
         raise TemplateError(f"not a TaskTemplate protobuf: {exc}", source=source) from None
-    if not data or not tt.id.name and not tt.type:
+    if not data or (not tt.id.name and not tt.type):
         raise TemplateError("the template has neither a type nor an id; is this a "
                             "TaskTemplate file?", source=source)
     return tt
@@ -63,9 +63,9 @@ def executor_type_of(tt: tasks_pb2.TaskTemplate) -> str:
                     f"executor, not {json_format.MessageToJson(value)}",
                     source=tt.id.name or None,
                 )
-            return value.string_value
+            return str(value.string_value)
     if tt.type:
-        return tt.type
+        return str(tt.type)
     raise TemplateError(
         f"the template names no executor: set custom[{EXECUTOR_TYPE_FIELD!r}] or its type",
         source=tt.id.name or None,
