@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pluginenv import PluginVenv, build_wheel
 
+from pluginenv import PluginVenv, build_wheel
 from shimtask_core import ExecutorRegistry, make_template
 from shimtask_core.literals import InterfaceCodec
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
-from pluginenv import PluginVenv
 
+from pluginenv import PluginVenv
 from shimtask_core import make_template
 from shimtask_core.literals import InterfaceCodec
 
