@@ -1,0 +1,290 @@
+"""flytekit query templates compiled to bound parameters, checked against real sqlite3."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shimtask_core.errors import TemplateError, UsageError
+from shimtask_core.sqltemplate import PARAMSTYLES, compile_query, placeholder_names
+
+INJECTIONS = [
+    "x' OR '1'='1",
+    "'; DROP TABLE users; --",
+    "alice'--",
+    "' UNION SELECT name, 0 FROM sqlite_master --",
+    '"; DROP TABLE users; --',
+    "{{ .inputs.name }}",
+    "%(name)s ? :name",
+]
+
+
+@pytest.fixture
+def db() -> Iterator[sqlite3.Connection]:
+    con = sqlite3.connect(":memory:")
+    con.executescript(
+        """
+        create table users (name text, age integer);
+        insert into users values ('alice', 34), ('bob', 27), ('carol', 41);
+        """
+    )
+    yield con
+    con.close()
+
+
+def run(con: sqlite3.Connection, template: str, paramstyle: str, **inputs: Any) -> list[Any]:
+    sql, params = compile_query(template, inputs, paramstyle)
+    return con.execute(sql, params).fetchall()
+
+
+# --- placeholders become parameters --------------------------------------------------
+
+
+def test_quoted_string_and_bare_integer_named() -> None:
+    sql, params = compile_query(
+        "select name, age from people where name = '{{ .inputs.name }}' "
+        "and age >= {{ .inputs.min_age }}",
+        {"name": "alice", "min_age": 30},
+        "named",
+    )
+    assert sql == "select name, age from people where name = :name and age >= :min_age"
+    assert params == {"name": "alice", "min_age": 30}
+
+
+@pytest.mark.parametrize(
+    ("paramstyle", "sql", "params"),
+    [
+        ("named", "where a = :a and b = :b and c = :a", {"a": 1, "b": "two"}),
+        ("pyformat", "where a = %(a)s and b = %(b)s and c = %(a)s", {"a": 1, "b": "two"}),
+        ("qmark", "where a = ? and b = ? and c = ?", [1, "two", 1]),
+        ("numeric", "where a = :1 and b = :2 and c = :1", [1, "two"]),
+        ("format", "where a = %s and b = %s and c = %s", [1, "two", 1]),
+    ],
+)
+def test_every_paramstyle_and_a_value_used_twice(
+    paramstyle: str, sql: str, params: dict[str, Any] | list[Any]
+) -> None:
+    template = "where a = {{ .inputs.a }} and b = '{{.inputs.b}}' and c = {{ .inputs.a }}"
+    assert compile_query(template, {"a": 1, "b": "two", "unused": 3}, paramstyle) == (sql, params)
+
+
+@pytest.mark.parametrize("paramstyle", ["named", "qmark", "numeric"])
+def test_a_value_used_twice_binds_twice_in_sqlite(db: sqlite3.Connection, paramstyle: str) -> None:
+    rows = run(
+        db,
+        "select name from users where age >= {{ .inputs.n }} and age < {{ .inputs.n }} + 10 "
+        "and name like '%{{ .inputs.s }}%' order by name",
+        paramstyle,
+        n=30,
+        s="l",
+    )
+    assert rows == [("alice",)]
+
+
+def test_flytekit_placeholder_spellings() -> None:
+    # flytekit's pattern: any spacing, any case, and any one character before/after "inputs".
+    for spelling in ("{{.inputs.x}}", "{{ .inputs.x }}", "{{   .INPUTS.x   }}", "{{ inputs.x }}"):
+        assert compile_query(f"select {spelling}", {"x": 1}, "qmark") == ("select ?", [1])
+
+
+def test_placeholder_inside_a_larger_literal_is_concatenated(db: sqlite3.Connection) -> None:
+    template = "select name from users where name like '%{{ .inputs.q }}%' order by name"
+    sql, params = compile_query(template, {"q": "o"}, "named")
+    assert sql == "select name from users where name like ('%' || :q || '%') order by name"
+    assert params == {"q": "o"}
+    assert db.execute(sql, params).fetchall() == [("bob",), ("carol",)]
+
+
+def test_concatenation_keeps_escaped_quotes_and_spaces(db: sqlite3.Connection) -> None:
+    assert run(db, "select 'it''s {{ .inputs.a }}, {{ .inputs.b }}!'", "qmark", a="x", b="y") == [
+        ("it's x, y!",)
+    ]
+    assert run(db, "select ' {{ .inputs.a }} '", "named", a="x") == [(" x ",)]
+
+
+def test_concat_function_for_mysql_style() -> None:
+    sql, params = compile_query(
+        "select * from t where s like '%{{ .inputs.q }}_'", {"q": "a"}, "format", concat="CONCAT"
+    )
+    assert sql == "select * from t where s like CONCAT('%%', %s, '_')"
+    assert params == ["a"]
+
+
+def test_concatenation_binds_as_one_expression(db: sqlite3.Connection) -> None:
+    # COLLATE binds tighter than ||: the parentheses keep it on the whole string.
+    rows = run(db, "select 'A{{ .inputs.b }}' = 'ab' collate nocase", "named", b="B")
+    assert rows == [(1,)]
+
+
+# --- injection stays a value ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("paramstyle", ["named", "qmark", "numeric"])
+@pytest.mark.parametrize("attack", INJECTIONS)
+def test_injection_is_a_plain_value_and_the_table_survives(
+    db: sqlite3.Connection, paramstyle: str, attack: str
+) -> None:
+    rows = run(db, "select name from users where name = '{{ .inputs.name }}'", paramstyle,
+               name=attack)
+    assert rows == []
+    rows = run(db, "select '{{ .inputs.name }}' as echoed, count(*) from users", paramstyle,
+               name=attack)
+    assert rows == [(attack, 3)]
+    rows = run(db, "select count(*) from users where name like '%{{ .inputs.name }}%'",
+               paramstyle, name=attack)
+    assert rows == [(0,)]
+    assert db.execute("select count(*) from users").fetchone() == (3,)
+
+
+def test_injection_through_a_bare_placeholder(db: sqlite3.Connection) -> None:
+    # flytekit would paste `0 or 1=1; drop table users` into the query.
+    rows = run(db, "select name from users where age > {{ .inputs.n }}", "named",
+               n="0 or 1=1; drop table users")
+    assert rows == []  # one text value: no integer age is greater than it
+    sql, params = compile_query("select name from users where age > {{ .inputs.n }}",
+                                {"n": "0; drop table users"}, "named")
+    assert "drop" not in sql
+    assert params == {"n": "0; drop table users"}
+    assert db.execute("select count(*) from users").fetchone() == (3,)
+
+
+@given(value=st.text(), prefix=st.text(alphabet=st.characters(blacklist_characters="'{")),
+       suffix=st.text(alphabet=st.characters(blacklist_characters="'{")))
+def test_any_text_round_trips_exactly(value: str, prefix: str, suffix: str) -> None:
+    # Bytes that sqlite's C API truncates (NUL) stay out: that is sqlite, not quoting.
+    con = sqlite3.connect(":memory:")
+    try:
+        if "\x00" in value + prefix + suffix:
+            return
+        for paramstyle in ("named", "qmark", "numeric"):
+            rows = run(con, f"select '{prefix}{{{{ .inputs.v }}}}{suffix}'", paramstyle, v=value)
+            assert rows == [(prefix + value + suffix,)]
+    finally:
+        con.close()
+
+
+# --- comments, literals and percent signs ---------------------------------------------
+
+
+def test_placeholders_in_comments_are_left_alone(db: sqlite3.Connection) -> None:
+    template = (
+        "select name from users -- filter by {{ .inputs.name }}\n"
+        "where name = '{{ .inputs.name }}' /* not {{ .inputs.missing }} */"
+    )
+    sql, params = compile_query(template, {"name": "bob"}, "named")
+    assert sql == (
+        "select name from users -- filter by {{ .inputs.name }}\n"
+        "where name = :name /* not {{ .inputs.missing }} */"
+    )
+    assert db.execute(sql, params).fetchall() == [("bob",)]
+    assert placeholder_names(template) == ("name",)
+
+
+@pytest.mark.parametrize("paramstyle", ["pyformat", "format"])
+def test_percent_is_escaped_for_percent_styles(paramstyle: str) -> None:
+    template = "select '50%' as p, x % 2 from t where s like '%{{ .inputs.q }}' -- 100%"
+    sql, _ = compile_query(template, {"q": "a"}, paramstyle)
+    marker = "%(q)s" if paramstyle == "pyformat" else "%s"
+    assert sql == (
+        f"select '50%%' as p, x %% 2 from t where s like ('%%' || {marker}) -- 100%%"
+    )
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="'\"`{-/")))
+def test_text_without_placeholders_is_unchanged(text: str) -> None:
+    assert compile_query(text, {}, "named") == (text, {})
+    sql, params = compile_query(text, {}, "pyformat")
+    assert sql % {} == text
+    assert params == {}
+
+
+def test_literal_lookalikes_are_not_placeholders() -> None:
+    template = "select '{{ not a placeholder }}', \"col\" from t where a = {{ .inputs.a }}"
+    assert compile_query(template, {"a": 1}, "qmark") == (
+        "select '{{ not a placeholder }}', \"col\" from t where a = ?", [1])
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+def test_unknown_placeholders_are_named_with_the_inputs() -> None:
+    with pytest.raises(TemplateError) as info:
+        compile_query("select {{ .inputs.nme }}, '{{ .inputs.agee }}', {{ .inputs.nme }}",
+                      {"name": "a", "age": 1}, "named", source="people")
+    message = str(info.value)
+    assert "'nme', 'agee'" in message
+    assert "age, name" in message
+    assert message.startswith("people: ")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        'select "{{ .inputs.col }}" from t',
+        "select `{{ .inputs.col }}` from t",
+        "select * from {{ .inputs.col }}",
+        "select * from t join {{ .inputs.col }} using (id)",
+        "select * from (select * from {{ .inputs.col }})",
+        "insert into {{ .inputs.col }} values (1)",
+        "select a from t order by {{ .inputs.col }}",
+        "select a, count(*) from t group by {{ .inputs.col }}",
+        "select main.{{ .inputs.col }} from t",
+        "select {{ .inputs.col }}.a from t",
+    ],
+)
+def test_identifiers_cannot_be_parameters(template: str) -> None:
+    with pytest.raises(TemplateError, match="cannot be bound"):
+        compile_query(template, {"col": "users"}, "named")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "select extract(year from {{ .inputs.col }})",
+        "select substring({{ .inputs.col }} from 2 for 3)",
+        "select * from t where a is distinct from {{ .inputs.col }}",
+        "select * from t where a in (select b from u where c = {{ .inputs.col }})",
+        "select * from t order by abs(a - {{ .inputs.col }})",
+    ],
+)
+def test_values_after_keywords_are_still_values(template: str) -> None:
+    sql, params = compile_query(template, {"col": 1}, "named")
+    assert ":col" in sql and params == {"col": 1}
+
+
+@pytest.mark.parametrize(
+    ("template", "match"),
+    [
+        ("select 'unterminated {{ .inputs.a }}", "unterminated string literal"),
+        ('select "unterminated', "unterminated quoted identifier"),
+        ("select 1 /* unterminated", "unterminated block comment"),
+        ("select {{inputs.a}}", "malformed placeholder"),
+        ("select {{ .inputs.a.b }}", "malformed placeholder"),
+        ("select E'{{ .inputs.a }}'", "prefixed string literal"),
+    ],
+)
+def test_malformed_templates(template: str, match: str) -> None:
+    with pytest.raises(TemplateError, match=match):
+        compile_query(template, {"a": 1}, "named")
+
+
+def test_unknown_paramstyle() -> None:
+    with pytest.raises(UsageError, match="paramstyle 'dollar'"):
+        compile_query("select 1", {}, "dollar")
+    assert set(PARAMSTYLES) == {"named", "pyformat", "qmark", "numeric", "format"}
+
+
+def test_driver_module_paramstyle_is_accepted(db: sqlite3.Connection) -> None:
+    sql, params = compile_query("select {{ .inputs.a }} + 1", {"a": 1}, sqlite3.paramstyle)
+    assert db.execute(sql, params).fetchone() == (2,)
+
+
+def test_placeholder_names_in_order() -> None:
+    assert placeholder_names(
+        "select '{{ .inputs.b }}%', {{ .inputs.a }} -- {{ .inputs.c }}\n, {{ .inputs.b }}"
+    ) == ("b", "a")
