@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Set up and run shimtask from a fresh clone, with nothing but Python 3.10+ and pip.
+
+    python3 scripts/dev.py demo    # set up .venv, build the example database, run the demo
+    python3 scripts/dev.py test    # set up everything the tests need, then lint, type, docs, tests
+    python3 scripts/dev.py bench   # benchmarks side by side with flytekit
+
+Set-up is idempotent: a second run reuses the virtual environments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".venv"
+FLYTEKIT_VENV = REPO / ".venv-flytekit"
+FLYTEKIT_PIN = "flytekit==1.16.31"
+PLUGINS = sorted(p for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").exists())
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None, check: bool = True) -> int:
+    printable = " ".join(str(a) for a in args)
+    say(printable if len(printable) < 160 else printable[:157] + "...")
+    return subprocess.run([str(a) for a in args], cwd=REPO, env=env, check=check).returncode
+
+
+def bin_of(env_dir: Path, name: str) -> Path:
+    return env_dir / ("Scripts" if os.name == "nt" else "bin") / name
+
+
+def ensure_venv(env_dir: Path) -> Path:
+    python = bin_of(env_dir, "python")
+    if not python.exists():
+        say(f"creating {env_dir.name}")
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+        run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    return python
+
+
+def setup_core(extras: str) -> Path:
+    """The main environment: shimtask-core (editable) and every plugin in plugins/."""
+    python = ensure_venv(VENV)
+    editable = ["-e", f".[{extras}]"] if extras else ["-e", "."]
+    for plugin in PLUGINS:
+        editable += ["-e", str(plugin.relative_to(REPO))]
+    run(python, "-m", "pip", "install", "-q", *editable)
+    return python
+
+
+def setup_flytekit() -> Path:
+    """flytekit in its own environment, for the interop tests and the benchmarks."""
+    python = ensure_venv(FLYTEKIT_VENV)
+    check = subprocess.run([str(python), "-c", "import flytekit, pandas, pyarrow"],
+                           capture_output=True)
+    if check.returncode != 0:
+        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, "pandas", "pyarrow")
+    return python
+
+
+def demo(_: argparse.Namespace) -> int:
+    python = setup_core("")
+    run(python, "examples/make_example_db.py")
+    shimtask = bin_of(VENV, "shimtask")
+    run(shimtask, "plugins", "list")
+    return run(shimtask, "run", "examples/sqlite_query.json", "--inputs-json",
+               "examples/inputs.json", check=False)
+
+
+def test(args: argparse.Namespace) -> int:
+    python = setup_core("dev")
+    env = dict(os.environ)
+    if not args.no_flytekit:
+        env["SHIMTASK_FLYTEKIT_PYTHON"] = str(setup_flytekit())
+    tools = bin_of(VENV, "")
+    failures = []
+    steps = [
+        ("lint", [tools / "ruff", "check", "shimtask_core", "tests", "plugins", "bench",
+                  "scripts", "examples"]),
+        ("types", [tools / "mypy"]),
+        ("docs", [tools / "mkdocs", "build", "--strict", "--site-dir",
+                  str(REPO / "build" / "site")]),
+    ]
+    for name, command in steps:
+        if run(*command, env=env, check=False) != 0:
+            failures.append(name)
+    status = run(python, "-m", "pytest", *args.pytest_args, env=env, check=False)
+    if status == 5:
+        say("pytest collected no tests: that is a failure of the test set-up")
+    if status != 0:
+        failures.append(f"pytest (exit {status})")
+    if failures:
+        say(f"FAILED: {', '.join(failures)}")
+        return 1
+    say("all checks passed")
+    return 0
+
+
+def bench(_: argparse.Namespace) -> int:
+    python = setup_core("dev")
+    env = dict(os.environ, SHIMTASK_FLYTEKIT_PYTHON=str(setup_flytekit()))
+    status = 0
+    for script in sorted((REPO / "bench").glob("bench_*.py")):
+        status |= run(python, script, env=env, check=False)
+    return status
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run the SQLite demo")
+    tests = commands.add_parser("test", help="lint, type-check, build docs, run all tests")
+    tests.add_argument("--no-flytekit", action="store_true",
+                       help="skip creating the flytekit environment (interop tests skip)")
+    tests.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    commands.add_parser("bench", help="benchmarks against flytekit")
+    args = parser.parse_args()
+    if sys.version_info < (3, 10):
+        parser.error("shimtask needs Python 3.10 or newer")
+    return {"demo": demo, "test": test, "bench": bench}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
