@@ -122,6 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- execute --------------------------------------------------------------------------
 
 
+def _rendered(value: str | None) -> str | None:
+    """None for an optional argument Flyte left unrendered or empty (propeller renders an
+    empty previous checkpoint as the two characters "")."""
+    if value is None or value.strip() in ("", '""') or value.strip().startswith("{{"):
+        return None
+    return value
+
+
 def _cmd_execute(args: argparse.Namespace) -> int:
     from .runtime import execute
 
@@ -132,9 +140,9 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         inputs=args.inputs,
         output_prefix=args.output_prefix,
         template=template,
-        raw_output_prefix=args.raw_output_data_prefix,
-        checkpoint_path=args.checkpoint_path,
-        prev_checkpoint=args.prev_checkpoint,
+        raw_output_prefix=_rendered(args.raw_output_data_prefix),
+        checkpoint_path=_rendered(args.checkpoint_path),
+        prev_checkpoint=_rendered(args.prev_checkpoint),
         debug=args.debug,
     )
     if result.ok:
