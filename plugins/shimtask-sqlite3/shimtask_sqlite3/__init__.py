@@ -1,0 +1,280 @@
+"""shimtask executor ``sqlite``: run SQL queries against a SQLite database file.
+
+It runs the templates flytekit's ``SQLite3Task`` serializes (type ``sqlite``,
+``custom = {query_template, uri, compressed}``) unchanged, and templates made
+with ``shimtask_core.make_template(name, "sqlite", custom={...})``.
+
+* **inputs are bound, never pasted**: ``{{ .inputs.x }}`` placeholders become
+  named parameters (see ``shimtask_core.sqltemplate``); ``'{{ .inputs.name }}'``
+  binds the value, its quotes dropped. Values sqlite cannot bind are adapted:
+  ``datetime`` -> ``'YYYY-MM-DD HH:MM:SS[.ffffff]'`` text in UTC (SQLite's own
+  format), ``date`` -> ``'YYYY-MM-DD'``, ``timedelta`` -> seconds (float),
+  lists and dicts -> JSON text, enums -> their value.
+* **uri**: a local path (relative paths are resolved against the working
+  directory, as flytekit does), a ``file://`` URI, or any URI fsspec reads
+  (``s3://`` with s3fs, ``https://`` with aiohttp, ...), downloaded to a
+  temporary directory that is removed afterwards. Local files are not copied.
+* **compressed**: the uri is a zip or tar (``.tar``, ``.tar.gz``, ``.tar.bz2``,
+  ``.tar.xz``) archive holding exactly one file, the database; it is extracted
+  to a temporary directory, as flytekit does.
+* **read-only**: the database is opened read-only, so a query never changes the
+  user's file. (flytekit ran queries on a throwaway copy; a statement that
+  writes fails here with "attempt to write a readonly database". Temporary
+  tables are allowed.)
+* **output**: the rows, as a list of dicts (column name -> value) in the
+  order the query returns them; the list also carries ``.columns``, the
+  column names in order, which a list of zero dicts cannot tell. Values are
+  ``int``, ``float``, ``str`` or ``None``; a BLOB becomes its base64 text (a
+  generic/JSON output cannot hold bytes) unless the declared output is a
+  schema or structured dataset, where it stays ``bytes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import enum
+import json
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from shimtask_core import ShimTaskExecutor, StorageError, TemplateError, custom_of
+from shimtask_core.sqltemplate import compile_query
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+__all__ = ["Rows", "SQLite3Executor"]
+__version__ = "0.1.0"
+
+_LOCAL_SCHEMES = frozenset({"", "file"})
+_BINARY_OUTPUT_KINDS = frozenset({"schema", "structured_dataset_type"})
+_DATABASE_NAME = "database.sqlite3"
+_COPY_CHUNK = 1 << 20
+
+
+class Rows(list[dict[str, Any]]):
+    """A query's rows (dicts by column name) that also know their column names."""
+
+    columns: tuple[str, ...]
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = (), columns: Sequence[str] = ()) -> None:
+        super().__init__(rows)
+        self.columns = tuple(columns)
+
+
+class SQLite3Executor(ShimTaskExecutor[Any]):
+    """Runs ``custom["query_template"]`` against the SQLite database at ``custom["uri"]``."""
+
+    task_type_versions: ClassVar[frozenset[int] | None] = None
+
+    def execute_from_model(self, tt: TaskTemplate, **kwargs: Any) -> Any:
+        source = tt.id.name or None
+        custom = custom_of(tt)
+        query_template = _required_str(custom, "query_template", source)
+        uri = _required_str(custom, "uri", source)
+        compressed = custom.get("compressed", False)
+        if not isinstance(compressed, bool):
+            raise TemplateError(f"custom['compressed'] must be true or false, not {compressed!r}",
+                                source=source)
+        outputs = tt.interface.outputs.variables
+        if len(outputs) > 1:
+            raise TemplateError(
+                f"the template declares outputs {', '.join(sorted(outputs))}; the sqlite "
+                f"executor produces one output, the query's rows", source=source)
+
+        sql, params = compile_query(query_template, kwargs, "named", source=source)
+        bound = {name: _sqlite_value(name, value) for name, value in params.items()}
+        keep_bytes = any(var.type.WhichOneof("type") in _BINARY_OUTPUT_KINDS
+                         for var in outputs.values())
+        with tempfile.TemporaryDirectory(prefix="shimtask-sqlite3-") as tmp:
+            database = _local_database(uri, compressed, Path(tmp))
+            rows = self.query(database, sql, bound, uri=uri, keep_bytes=keep_bytes)
+        return rows if outputs else None
+
+    def query(
+        self,
+        database: Path,
+        sql: str,
+        params: Mapping[str, Any],
+        *,
+        uri: str,
+        keep_bytes: bool = False,
+    ) -> Rows:
+        """Run one statement read-only on a local database file and return its rows."""
+        try:
+            with contextlib.closing(
+                sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
+            ) as con:
+                cursor = con.execute(sql, params)
+                columns = [item[0] for item in cursor.description or ()]
+                records = cursor.fetchall()
+        except (sqlite3.Error, sqlite3.Warning) as exc:
+            raise type(exc)(_explain(exc, sql, uri, database)) from exc
+        duplicates = sorted({name for name in columns if columns.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"the query returns more than one column named {', '.join(map(repr, duplicates))}"
+                f"; rows are dicts by column name, so give each column its own name with AS "
+                f"(query: {sql})")
+        return Rows(
+            (dict(zip(columns, (_output_value(v, keep_bytes) for v in record), strict=True))
+             for record in records),
+            columns,
+        )
+
+
+# --- the database file --------------------------------------------------------------
+
+
+def _required_str(custom: Mapping[str, Any], key: str, source: str | None) -> str:
+    value = custom.get(key)
+    if not isinstance(value, str) or not value:
+        raise TemplateError(
+            f"custom[{key!r}] must be a non-empty string (a SQLite3Task template has "
+            f"query_template, uri and compressed), got {value!r}", source=source)
+    return value
+
+
+def _local_database(uri: str, compressed: bool, tmp: Path) -> Path:
+    """A local path to the database: the file itself, or a download/extraction under tmp."""
+    local = _local_path(uri)
+    if local is None:
+        local = _download(uri, tmp / (Path(urllib.parse.urlparse(uri).path).name or "download"))
+    elif not local.is_file():
+        where = "" if local.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+        what = "is a directory, not a file" if local.is_dir() else "does not exist"
+        raise FileNotFoundError(f"sqlite database {uri!r} {what}: {local.absolute()}{where}")
+    if compressed:
+        return _extract(local, uri, tmp / "extracted")
+    return local
+
+
+def _local_path(uri: str) -> Path | None:
+    """The local path a uri names, or None for a remote one (fsspec's job)."""
+    parsed = urllib.parse.urlparse(uri)
+    if len(parsed.scheme) == 1:  # a Windows drive letter, C:\...
+        return Path(uri)
+    if parsed.scheme not in _LOCAL_SCHEMES:
+        return None
+    if parsed.scheme == "":
+        return Path(uri)
+    if parsed.netloc in ("", "localhost"):
+        return Path(urllib.request.url2pathname(parsed.path))
+    # file://relative/path: fsspec (and so flytekit) reads it as a relative path.
+    return Path(urllib.request.url2pathname(parsed.netloc + parsed.path))
+
+
+def _download(uri: str, dest: Path) -> Path:
+    import fsspec  # lazily: only remote databases need it
+
+    try:
+        with fsspec.open(uri, "rb") as src, dest.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _COPY_CHUNK)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"sqlite database {uri!r} does not exist: {exc}") from exc
+    except (ImportError, ValueError) as exc:  # no fsspec implementation for the protocol
+        raise ValueError(f"cannot read sqlite database {uri!r}: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(uri, "download the sqlite database", exc) from exc
+    return dest
+
+
+def _is_junk(name: str) -> bool:
+    """Archive members that are not data: macOS resource forks and Finder files."""
+    parts = Path(name).parts
+    return "__MACOSX" in parts or (bool(parts) and (parts[-1].startswith("._")
+                                                    or parts[-1] == ".DS_Store"))
+
+
+def _extract(archive: Path, uri: str, to_dir: Path) -> Path:
+    """The one file in a zip or tar archive, written under to_dir (never where it says)."""
+    to_dir.mkdir(parents=True, exist_ok=True)
+    dest = to_dir / _DATABASE_NAME
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
+            _one_member(uri, [i.filename for i in infos])
+            with zf.open(infos[0]) as src:
+                _copy(src, dest)
+        return dest
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            members = [m for m in tf.getmembers() if m.isfile() and not _is_junk(m.name)]
+            _one_member(uri, [m.name for m in members])
+            stream = tf.extractfile(members[0])
+            assert stream is not None  # a regular file always has a stream
+            with stream:
+                _copy(stream, dest)
+        return dest
+    raise ValueError(
+        f"sqlite database {uri!r} is marked compressed but is neither a zip nor a tar "
+        f"archive (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz); set compressed to false for a "
+        f"plain database file")
+
+
+def _one_member(uri: str, names: Sequence[str]) -> None:
+    if len(names) != 1:
+        raise ValueError(
+            f"the compressed sqlite database {uri!r} must hold exactly one file, the "
+            f"database; it holds {len(names)}: {', '.join(names[:10]) or 'nothing'}")
+
+
+def _copy(src: IO[bytes], dest: Path) -> None:
+    with dest.open("wb") as dst:
+        shutil.copyfileobj(src, dst, _COPY_CHUNK)
+
+
+def _explain(exc: BaseException, sql: str, uri: str, database: Path) -> str:
+    message = f"{exc} (database {uri!r}; query: {sql})"
+    text = str(exc)
+    if "readonly database" in text:
+        message += ("; the sqlite executor opens the database read-only, so queries cannot "
+                    "change it (temporary tables are allowed)")
+    elif "file is not a database" in text and (
+            zipfile.is_zipfile(database) or tarfile.is_tarfile(database)):
+        message += "; the file is an archive: set compressed to true"
+    return message
+
+
+# --- values in and out ----------------------------------------------------------------
+
+
+def _sqlite_value(name: str, value: Any) -> Any:
+    """An input value as something sqlite3 binds without a (deprecated) adapter."""
+    if value is None or isinstance(value, (int, float, str, bytes)):
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return _sqlite_value(name, value.value)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple, dict)):
+        try:
+            return json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"input {name!r}: cannot bind {type(value).__name__} as JSON "
+                            f"text: {exc}") from exc
+    raise TypeError(f"input {name!r}: sqlite cannot bind a {type(value).__name__} value")
+
+
+def _output_value(value: Any, keep_bytes: bool) -> Any:
+    if isinstance(value, bytes) and not keep_bytes:
+        return base64.b64encode(value).decode("ascii")
+    return value

@@ -1,0 +1,338 @@
+"""The sqlite executor, run through shimtask_core as users run it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shimtask_core import (
+    ExecutorFailed,
+    ExecutorRegistry,
+    TemplateError,
+    make_template,
+    run_template,
+    template_to_json,
+)
+from shimtask_core.errors import classify
+from shimtask_sqlite3 import Rows, SQLite3Executor
+
+PEOPLE = [("alice", 34, "Lisbon"), ("bob", 27, "Oslo"), ("carol", 41, "Lisbon"),
+          ("dave", 30, "Quito")]
+BY_NAME = ("select name, age from people "
+           "where name = '{{ .inputs.name }}' and age >= {{ .inputs.min_age }}")
+
+
+def make_db(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as con:
+        con.execute("create table people (name text, age integer, city text)")
+        con.executemany("insert into people values (?, ?, ?)", PEOPLE)
+        con.execute("create table blobs (id integer, data blob, score real, note text)")
+        con.execute("insert into blobs values (1, x'00ff10', 1.5, null)")
+    con.close()
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return make_db(tmp_path / "people.db")
+
+
+@pytest.fixture
+def registry() -> ExecutorRegistry:
+    reg = ExecutorRegistry()
+    reg.register("sqlite", SQLite3Executor, replace=True)
+    return reg
+
+
+@pytest.fixture
+def chdir_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+def template(query: str, uri: str | Path, *, compressed: bool = False,
+             inputs: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None,
+             flytekit_shaped: bool = False) -> Any:
+    """A shimtask-authored template, or one shaped like flytekit's (no executor_type)."""
+    tt = make_template(
+        "people_query", "sqlite",
+        inputs=inputs if inputs is not None else {"name": str, "min_age": int},
+        outputs=outputs if outputs is not None else {"results": list[dict]},
+        custom={"query_template": query, "uri": str(uri), "compressed": compressed},
+    )
+    if flytekit_shaped:
+        del tt.custom.fields["executor_type"]
+        tt.metadata.runtime.flavor = "python"
+    return tt
+
+
+# --- queries ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flytekit_shaped", [False, True])
+def test_quoted_string_and_integer_inputs(
+    db: Path, registry: ExecutorRegistry, flytekit_shaped: bool
+) -> None:
+    tt = template(BY_NAME, db, flytekit_shaped=flytekit_shaped)
+    assert registry.executor_type_of(tt) == "sqlite"
+    assert run_template(tt, registry=registry, name="alice", min_age=30) == [
+        {"name": "alice", "age": 34}]
+    assert run_template(tt, registry=registry, name="alice", min_age=35) == []
+
+
+def test_rows_keep_order_and_columns(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select city, count(*) as n, max(age) as oldest from people "
+                  "where city like '%{{ .inputs.q }}%' group by city order by city",
+                  db, inputs={"q": str})
+    assert run_template(tt, registry=registry, q="o") == [
+        {"city": "Lisbon", "n": 2, "oldest": 41},
+        {"city": "Oslo", "n": 1, "oldest": 27},
+        {"city": "Quito", "n": 1, "oldest": 30},
+    ]
+
+
+def test_executor_returns_rows_with_columns_even_when_empty(db: Path) -> None:
+    tt = template("select name, age, city from people where age > {{ .inputs.min_age }}",
+                  db, inputs={"min_age": int})
+    rows = SQLite3Executor().execute_from_model(tt, min_age=100)
+    assert isinstance(rows, Rows)
+    assert rows == [] and rows.columns == ("name", "age", "city")
+
+
+def test_zero_rows(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template(BY_NAME, db)
+    assert run_template(tt, registry=registry, name="nobody", min_age=0) == []
+
+
+@pytest.mark.parametrize("attack", ["x' OR '1'='1", "'; DROP TABLE people; --",
+                                    "alice' --", "' UNION SELECT name, 1 FROM sqlite_master --"])
+def test_injection_stays_a_value(db: Path, registry: ExecutorRegistry, attack: str) -> None:
+    tt = template(BY_NAME, db)
+    assert run_template(tt, registry=registry, name=attack, min_age=0) == []
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from people").fetchone() == (len(PEOPLE),)
+    con.close()
+
+
+def test_blob_real_and_null_values(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select * from blobs", db, inputs={})
+    assert run_template(tt, registry=registry) == [
+        {"id": 1, "data": "AP8Q", "score": 1.5, "note": None}]  # base64 of 00 ff 10
+    raw = SQLite3Executor().execute_from_model(
+        template("select data from blobs", db, inputs={}, outputs={}))
+    assert raw is None  # no declared output: the query runs, nothing is returned
+
+
+def test_datetime_and_list_inputs_are_adapted(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select '{{ .inputs.when }}' as w, {{ .inputs.wait }} as s, "
+                  "json_array_length('{{ .inputs.xs }}') as n",
+                  db, inputs={"when": dt.datetime, "wait": dt.timedelta, "xs": list[int]})
+    when = dt.datetime(2024, 5, 6, 9, 8, 7, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert run_template(tt, registry=registry, when=when, wait=dt.timedelta(minutes=2),
+                        xs=[1, 2, 3]) == [{"w": "2024-05-06 07:08:07", "s": 120.0, "n": 3}]
+
+
+# --- where the database comes from --------------------------------------------------------
+
+
+def test_relative_path_is_resolved_against_the_working_directory(
+    chdir_tmp: Path, registry: ExecutorRegistry
+) -> None:
+    make_db(chdir_tmp / "data" / "people.db")
+    tt = template(BY_NAME, "data/people.db")
+    assert run_template(tt, registry=registry, name="bob", min_age=0) == [
+        {"name": "bob", "age": 27}]
+
+
+def test_file_uri(tmp_path: Path, registry: ExecutorRegistry) -> None:
+    db = make_db(tmp_path / "with space" / "people.db")
+    tt = template(BY_NAME, db.as_uri())
+    assert "%20" in db.as_uri()
+    assert run_template(tt, registry=registry, name="carol", min_age=0) == [
+        {"name": "carol", "age": 41}]
+
+
+def test_remote_uri_goes_through_fsspec(db: Path, registry: ExecutorRegistry) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/shimtask-tests/people.db", db.read_bytes())
+    try:
+        tt = template(BY_NAME, "memory://shimtask-tests/people.db")
+        assert run_template(tt, registry=registry, name="dave", min_age=0) == [
+            {"name": "dave", "age": 30}]
+    finally:
+        fs.rm("/shimtask-tests", recursive=True)
+
+
+@pytest.mark.parametrize("kind", ["zip", "gztar", "xztar"])
+def test_compressed_database(db: Path, tmp_path: Path, registry: ExecutorRegistry,
+                             kind: str) -> None:
+    if kind == "zip":
+        archive = tmp_path / "people.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(db, "nested/dir/people.db")
+            zf.writestr("__MACOSX/nested/dir/._people.db", b"resource fork")
+    else:
+        archive = Path(shutil.make_archive(str(tmp_path / "people"), kind, db.parent, db.name))
+    tt = template(BY_NAME, archive, compressed=True, flytekit_shaped=True)
+    assert run_template(tt, registry=registry, name="alice", min_age=0) == [
+        {"name": "alice", "age": 34}]
+
+
+def test_compressed_archive_with_two_files(db: Path, tmp_path: Path,
+                                           registry: ExecutorRegistry) -> None:
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(db, "a.db")
+        zf.write(db, "b.db")
+    with pytest.raises(ExecutorFailed, match=r"exactly one file.*it holds 2: a.db, b.db"):
+        run_template(template(BY_NAME, archive, compressed=True), registry=registry,
+                     name="x", min_age=0)
+
+
+def test_compressed_flag_on_a_plain_file(db: Path, registry: ExecutorRegistry) -> None:
+    with pytest.raises(ExecutorFailed, match="neither a zip nor a tar archive"):
+        run_template(template(BY_NAME, db, compressed=True), registry=registry,
+                     name="x", min_age=0)
+
+
+def test_archive_without_compressed_flag_gets_a_hint(db: Path, tmp_path: Path,
+                                                     registry: ExecutorRegistry) -> None:
+    archive = tmp_path / "people.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(db, "people.db")
+    with pytest.raises(ExecutorFailed, match="set compressed to true"):
+        run_template(template(BY_NAME, archive), registry=registry, name="x", min_age=0)
+
+
+def test_tar_member_paths_are_never_used(tmp_path: Path, db: Path,
+                                         registry: ExecutorRegistry) -> None:
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(db, arcname="../../escaped.db")
+    tt = template(BY_NAME, archive, compressed=True)
+    assert run_template(tt, registry=registry, name="bob", min_age=0) == [
+        {"name": "bob", "age": 27}]
+    assert not (tmp_path.parent.parent / "escaped.db").exists()
+
+
+# --- the user's file is never changed --------------------------------------------------
+
+
+def test_database_is_read_only(db: Path, registry: ExecutorRegistry) -> None:
+    before = db.read_bytes()
+    tt = template("insert into people values ('{{ .inputs.name }}', 1, 'x')", db,
+                  inputs={"name": str}, outputs={})
+    with pytest.raises(ExecutorFailed, match=r"readonly database.*opens the database read-only"):
+        run_template(tt, registry=registry, name="mallory")
+    assert db.read_bytes() == before
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def test_missing_database_file(chdir_tmp: Path, registry: ExecutorRegistry) -> None:
+    tt = template(BY_NAME, "data/nope.db")
+    with pytest.raises(ExecutorFailed) as info:
+        run_template(tt, registry=registry, name="x", min_age=0)
+    message = str(info.value)
+    assert "FileNotFoundError" in message and "'data/nope.db' does not exist" in message
+    assert str(chdir_tmp) in message and "working directory" in message
+    assert classify(info.value)[1:] == ("USER", False)
+
+
+def test_sql_syntax_error_names_the_query(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("selec name from people where age > {{ .inputs.min_age }}", db,
+                  inputs={"min_age": int})
+    with pytest.raises(ExecutorFailed, match=r'near "selec": syntax error.*query: selec name'):
+        run_template(tt, registry=registry, min_age=1)
+
+
+def test_unknown_table(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select * from persons", db, inputs={})
+    with pytest.raises(ExecutorFailed, match="no such table: persons"):
+        run_template(tt, registry=registry)
+
+
+def test_not_a_database(tmp_path: Path, registry: ExecutorRegistry) -> None:
+    bogus = tmp_path / "bogus.db"
+    bogus.write_text("hello, I am not sqlite\n" * 100)
+    with pytest.raises(ExecutorFailed, match="file is not a database"):
+        run_template(template("select * from people", bogus, inputs={}), registry=registry)
+
+
+def test_unknown_placeholder_is_a_template_error(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select * from people where name = '{{ .inputs.nmae }}'", db,
+                  inputs={"name": str})
+    with pytest.raises(TemplateError, match=r"people_query: .*'nmae'.*inputs are: name"):
+        run_template(tt, registry=registry, name="x")
+
+
+def test_table_name_placeholder_is_refused(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select * from {{ .inputs.table }}", db, inputs={"table": str})
+    with pytest.raises(TemplateError, match="table name after FROM"):
+        run_template(tt, registry=registry, table="people")
+
+
+def test_duplicate_column_names(db: Path, registry: ExecutorRegistry) -> None:
+    tt = template("select a.name, b.name from people a join people b on a.age = b.age", db,
+                  inputs={})
+    with pytest.raises(ExecutorFailed, match="more than one column named 'name'"):
+        run_template(tt, registry=registry)
+
+
+@pytest.mark.parametrize("custom", [{"uri": "x.db"}, {"query_template": "select 1"},
+                                    {"query_template": "select 1", "uri": "x.db",
+                                     "compressed": "yes"}])
+def test_incomplete_custom(registry: ExecutorRegistry, custom: dict[str, Any]) -> None:
+    tt = make_template("broken", "sqlite", outputs={"results": list[dict]}, custom=custom)
+    with pytest.raises(TemplateError, match="broken: custom"):
+        run_template(tt, registry=registry)
+
+
+# --- the installed plugin, as a user runs it ---------------------------------------------
+
+
+def _installed() -> bool:
+    return any(ep.value == "shimtask_sqlite3:SQLite3Executor"
+               for ep in entry_points(group="shimtask.executors", name="sqlite"))
+
+
+@pytest.mark.skipif(not _installed(), reason="pip install -e plugins/shimtask-sqlite3 first")
+def test_shimtask_run_with_the_installed_entry_point(chdir_tmp: Path) -> None:
+    make_db(chdir_tmp / "data" / "people.db")
+    (chdir_tmp / "query.json").write_text(template_to_json(template(BY_NAME, "data/people.db",
+                                                                    flytekit_shaped=True)))
+    (chdir_tmp / "inputs.json").write_text(json.dumps({"name": "alice", "min_age": 30}))
+    shimtask = Path(sys.executable).with_name("shimtask")
+    done = subprocess.run(
+        [str(shimtask), "run", "query.json", "--inputs-json", "inputs.json", "--json"],
+        capture_output=True, text=True, cwd=chdir_tmp, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"results": [{"name": "alice", "age": 34}]}
+
+    done = subprocess.run(
+        [str(shimtask), "run", "query.json", "-i", "name=x' OR '1'='1", "-i", "min_age=0"],
+        capture_output=True, text=True, cwd=chdir_tmp, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "results: []"
+
+    (chdir_tmp / "data" / "people.db").unlink()
+    done = subprocess.run(
+        [str(shimtask), "run", "query.json", "--inputs-json", "inputs.json"],
+        capture_output=True, text=True, cwd=chdir_tmp, timeout=120, check=False)
+    assert done.returncode == 1
+    assert "'data/people.db' does not exist" in done.stderr
