@@ -1,0 +1,63 @@
+"""Regenerate the example templates (protobuf-JSON) from Python, without flytekit.
+
+    python examples/make_templates.py
+
+Writes sqlite_query.json next to this script. The generated file is committed,
+so the demo needs no build step; rerun this after changing a template here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from shimtask_core import make_template, template_to_json
+
+HERE = Path(__file__).resolve().parent
+
+# A string placeholder inside quotes (as flytekit users write it; shimtask binds it as a
+# parameter, quotes dropped) and a bare integer placeholder.
+CITIES_QUERY = """\
+select name, population
+from cities
+where country = '{{ .inputs.country }}' and population >= {{ .inputs.min_population }}
+order by population desc"""
+
+
+def templates() -> dict[str, Any]:
+    """File name -> TaskTemplate, for every example template."""
+    return {
+        "sqlite_query.json": make_template(
+            "cities_by_country",
+            "sqlite",
+            inputs={"country": str, "min_population": int},
+            outputs={"results": list[dict]},
+            descriptions={
+                "country": "the country's English name, e.g. Japan",
+                "min_population": "the smallest population to list",
+                "results": "the matching cities, largest first",
+            },
+            custom={
+                "query_template": CITIES_QUERY,
+                # Relative to the working directory, as flytekit resolves it: run from the
+                # repository root after `python examples/make_example_db.py`.
+                "uri": "examples/data/example.db",
+                "compressed": False,
+            },
+            project="shimtask",
+            domain="development",
+            version="example-v1",
+        ),
+    }
+
+
+def main() -> int:
+    for name, tt in templates().items():
+        (HERE / name).write_text(template_to_json(tt) + "\n")
+        print(f"wrote {HERE / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
