@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -288,3 +291,36 @@ def test_placeholder_names_in_order() -> None:
     assert placeholder_names(
         "select '{{ .inputs.b }}%', {{ .inputs.a }} -- {{ .inputs.c }}\n, {{ .inputs.b }}"
     ) == ("b", "a")
+
+
+# --- the same rows as flytekit's text substitution, for harmless values ------------------
+
+INTEROP_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("select name, age from users where name = '{{ .inputs.name }}' and age >= {{ .inputs.n }}",
+     {"name": "alice", "n": 30}),
+    ("select name from users where name like '%{{ .inputs.q }}%' order by name", {"q": "o"}),
+    ("select name from users where age between {{.INPUTS.lo}} and {{ inputs.lo }} + 10 "
+     "order by name", {"lo": 27}),
+    ("select name from users where age = '{{ .inputs.age }}'", {"age": 34}),
+    ("select name from users where age > {{ .inputs.f }} order by age", {"f": 29.5}),
+    ("select {{ .inputs.b }} as b, 'x{{ .inputs.s }}y' as s", {"b": True, "s": "mid"}),
+]
+
+
+@pytest.mark.flytekit
+def test_same_rows_as_flytekit_interpolation(db: sqlite3.Connection) -> None:
+    python = os.environ.get("SHIMTASK_FLYTEKIT_PYTHON")
+    if not python:
+        pytest.skip("SHIMTASK_FLYTEKIT_PYTHON is not set (scripts/dev.py test sets it)")
+    script = (
+        "import json, sys\n"
+        "from flytekit.core.base_sql_task import SQLTask\n"
+        "cases = json.load(sys.stdin)\n"
+        "json.dump([SQLTask.interpolate_query(t, **i) for t, i in cases], sys.stdout)\n"
+    )
+    done = subprocess.run([python, "-c", script], input=json.dumps(INTEROP_CASES),
+                          capture_output=True, text=True, timeout=300, check=True)
+    flytekit_queries = json.loads(done.stdout)
+    for (template, inputs), pasted in zip(INTEROP_CASES, flytekit_queries, strict=True):
+        sql, params = compile_query(template, inputs, "named")
+        assert db.execute(sql, params).fetchall() == db.execute(pasted).fetchall(), template
