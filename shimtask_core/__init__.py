@@ -25,6 +25,7 @@ from .errors import (
 from .executor import ShimTaskExecutor
 from .hookspecs import hookimpl, hookspec
 from .registry import ExecutorRegistry, default_registry
+from .sqltemplate import PARAMSTYLES, Paramstyle, compile_query, placeholder_names
 from .task import ExecutableTemplateShimTask, run_template
 from .template import custom_of, executor_type_of, make_template, parse_template, template_to_json
 
@@ -36,6 +37,7 @@ API_VERSION = 1
 __all__ = [
     "API_VERSION",
     "EXECUTOR_GROUP",
+    "PARAMSTYLES",
     "PLUGIN_GROUP",
     "EntryPointRecord",
     "ExecutableTemplateShimTask",
@@ -47,6 +49,7 @@ __all__ = [
     "ExecutorRegistry",
     "MissingInput",
     "OutputMismatch",
+    "Paramstyle",
     "PluginLoadError",
     "ShimTaskError",
     "ShimTaskExecutor",
@@ -58,6 +61,7 @@ __all__ = [
     "ValueTypeError",
     "VersionMismatch",
     "__version__",
+    "compile_query",
     "custom_of",
     "default_registry",
     "executor_type_of",
@@ -65,6 +69,7 @@ __all__ = [
     "hookspec",
     "make_template",
     "parse_template",
+    "placeholder_names",
     "run_template",
     "template_to_json",
 ]

@@ -47,8 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from shimtask_core import ShimTaskExecutor, StorageError, TemplateError, custom_of
-from shimtask_core.sqltemplate import compile_query
+from shimtask_core import ShimTaskExecutor, StorageError, TemplateError, compile_query, custom_of
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
