@@ -28,10 +28,18 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def run(*args: str | Path, env: dict[str, str] | None = None, check: bool = True) -> int:
+def run(*args: str | Path, env: dict[str, str] | None = None, check: bool = True,
+        quiet: bool = False) -> int:
+    """Run a command from the repository root; ``quiet`` shows its output only if it fails."""
     printable = " ".join(str(a) for a in args)
     say(printable if len(printable) < 160 else printable[:157] + "...")
-    return subprocess.run([str(a) for a in args], cwd=REPO, env=env, check=check).returncode
+    result = subprocess.run([str(a) for a in args], cwd=REPO, env=env,
+                            capture_output=quiet, text=True)
+    if quiet and result.returncode != 0:
+        print(result.stdout, result.stderr, sep="\n", file=sys.stderr)
+    if check and result.returncode != 0:
+        raise SystemExit(f"failed (exit {result.returncode}): {printable}")
+    return result.returncode
 
 
 def bin_of(env_dir: Path, name: str) -> Path:
@@ -43,7 +51,7 @@ def ensure_venv(env_dir: Path) -> Path:
     if not python.exists():
         say(f"creating {env_dir.name}")
         venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")
+        run(python, "-m", "pip", "install", "-q", "--upgrade", "pip", quiet=True)
     return python
 
 
@@ -53,7 +61,7 @@ def setup_core(extras: str) -> Path:
     editable = ["-e", f".[{extras}]"] if extras else ["-e", "."]
     for plugin in PLUGINS:
         editable += ["-e", str(plugin.relative_to(REPO))]
-    run(python, "-m", "pip", "install", "-q", *editable)
+    run(python, "-m", "pip", "install", "-q", *editable, quiet=True)
     return python
 
 
@@ -63,7 +71,7 @@ def setup_flytekit() -> Path:
     check = subprocess.run([str(python), "-c", "import flytekit, pandas, pyarrow"],
                            capture_output=True)
     if check.returncode != 0:
-        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, "pandas", "pyarrow")
+        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, "pandas", "pyarrow", quiet=True)
     return python
 
 
@@ -125,7 +133,7 @@ def main() -> int:
     tests.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     commands.add_parser("bench", help="benchmarks against flytekit")
     args = parser.parse_args()
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be run by any python3
         parser.error("shimtask needs Python 3.10 or newer")
     return {"demo": demo, "test": test, "bench": bench}[args.command](args)
 
