@@ -17,7 +17,7 @@ from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
 
 from . import storage
 from .context import ExecutionContext
-from .errors import ShimTaskError, TemplateError, classify
+from .errors import ExecutorFailed, ShimTaskError, TemplateError, classify
 from .registry import ExecutorRegistry, default_registry
 from .task import ExecutableTemplateShimTask
 from .template import parse_template
@@ -64,7 +64,9 @@ def error_document(exc: BaseException, *, debug: bool = False) -> errors_pb2.Err
     """The ErrorDocument for an exception: code, message, origin and kind from one table."""
     code, origin, recoverable = classify(exc)
     message = str(exc) or type(exc).__name__
-    if debug or not isinstance(exc, ShimTaskError):
+    if isinstance(exc, ExecutorFailed):  # the executor's own traceback is what its author needs
+        message += "\n\n" + "".join(traceback.format_exception(exc.cause))
+    elif debug or not isinstance(exc, ShimTaskError):
         message += "\n\n" + "".join(traceback.format_exception(exc))
     error = errors_pb2.ContainerError(
         code=code,

@@ -115,6 +115,8 @@ def test_user_faults_write_error_pb_and_no_outputs(
     error = _error(fresh_dir)
     assert error.code == code
     assert needle in error.message
+    if code == "ExecutorFailed":  # the executor's traceback, for its author
+        assert 'shimtask_test_good.py", line' in error.message
     assert error.origin == execution_pb2.ExecutionError.USER
     assert error.kind == errors_pb2.ContainerError.NON_RECOVERABLE
 
