@@ -75,14 +75,42 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="a JSON object of inputs by name (-i values override it)")
     run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
 
-    plugins = commands.add_parser("plugins", help="list and check installed executor plugins")
+    plugins = commands.add_parser(
+        "plugins", help="list, check and index installed executor plugins",
+        description="Executor plugins are distributions with entry points in the "
+        "'shimtask.executors' group (hook plugins: 'shimtask.plugins'). Policy: SHIMTASK_ALLOW, "
+        "SHIMTASK_DENY (globs of executor or distribution names), SHIMTASK_PREFER "
+        "(name=dist). Index: SHIMTASK_CACHE_DIR, SHIMTASK_NO_INDEX=1.",
+    )
     plugin_commands = plugins.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND")
     listing = plugin_commands.add_parser(
-        "list", help="list installed executors without importing them")
-    listing.add_argument("--json", action="store_true", help="print a JSON list of entries")
+        "list", help="list installed executors without importing them",
+        description="One row per executor entry point, read from distribution metadata "
+        "(no plugin is imported): its distribution and version, the API range and template "
+        "versions its metadata declares ('-': not declared there; 'plugins doctor' shows the "
+        "class's), and how the policy treats it (ok, denied, conflict, preferred).")
+    listing.add_argument("--json", action="store_true",
+                         help="print a JSON list of entries (denied ones included, "
+                         "with their status)")
     doctor = plugin_commands.add_parser(
-        "doctor", help="import every plugin and report which ones are broken")
+        "doctor", help="import every plugin and report which ones are broken",
+        description="Import every entry point in a separate worker process (a plugin that "
+        "crashes or exits takes only its own report down) and check it: an executor must be "
+        "a ShimTaskExecutor subclass accepting this core's API; a hook plugin must match the "
+        "hook specifications. Exits 1 if any is broken or in an unresolved conflict.")
     doctor.add_argument("--json", action="store_true", help="print a JSON list of reports")
+    doctor.add_argument("--in-process", action="store_true",
+                        help="import in this process instead of a worker (faster, not isolated)")
+    doctor.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long one plugin may take to import (default 60)")
+    index = plugin_commands.add_parser(
+        "index", help="show (or rebuild) the persisted index of entry points",
+        description="Where the index of entry points is, whether it was up to date and what "
+        "it holds. It is rebuilt by itself when a sys.path directory changes (pip install, "
+        "uninstall, upgrade); --rebuild forces it (needed only after editing an installed "
+        "distribution's metadata in place).")
+    index.add_argument("--rebuild", action="store_true", help="rescan and rewrite the index")
+    index.add_argument("--json", action="store_true", help="print the index state as JSON")
     return parser
 
 
@@ -222,26 +250,98 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     from .registry import default_registry
 
     registry = default_registry()
-    if args.plugins_command in (None, "list"):
-        entries = registry.entries()
-        if getattr(args, "json", False):
-            print(json.dumps([e.as_dict() for e in entries], indent=2))
-        elif not entries:
-            print("no executor plugins installed (entry-point group 'shimtask.executors')")
-        else:
-            rows = [(e.name, e.dist, e.version, e.value) for e in entries]
-            print(_table(("EXECUTOR", "DISTRIBUTION", "VERSION", "ENTRY POINT"), rows))
+    command = args.plugins_command or "list"
+    if command == "doctor":
+        return _plugins_doctor(registry, args)
+    if command == "index":
+        return _plugins_index(registry, args)
+    return _plugins_list(registry, getattr(args, "json", False))
+
+
+def _span(values: Sequence[int] | None, *, as_range: bool = False) -> str:
+    if values is None:
+        return "-"
+    if as_range:
+        return str(values[0]) if values[0] == values[1] else f"{values[0]}..{values[1]}"
+    return ",".join(map(str, values)) or "(none)"
+
+
+def _plugins_list(registry: Any, as_json: bool) -> int:
+    entries = registry.entries(include_denied=True)
+    statuses = [registry.status_of(e) for e in entries]
+    if as_json:
+        print(json.dumps([{**e.as_dict(), "status": status, "note": note}
+                          for e, (status, note) in zip(entries, statuses, strict=True)],
+                         indent=2))
         return EXIT_OK
-    reports = registry.doctor()
-    broken = [r for r in reports if not r.ok]
+    hooks = registry.plugin_entries(include_denied=True)
+    if not entries and not hooks:
+        print("no executor plugins installed (entry-point group 'shimtask.executors')")
+        return EXIT_OK
+    if entries:
+        rows = [(e.name, e.dist, e.version, e.value, _span(e.requires_api, as_range=True),
+                 _span(e.task_type_versions), status.replace("-", " "))
+                for e, (status, _) in zip(entries, statuses, strict=True)]
+        print(_table(("EXECUTOR", "DISTRIBUTION", "VERSION", "ENTRY POINT", "API",
+                      "TEMPLATE VERSIONS", "STATUS"), rows))
+    if hooks:
+        print("\nhook plugins (entry-point group 'shimtask.plugins'):")
+        hook_rows = [(h.name, h.dist, h.version, h.value,
+                      "denied" if registry.denial(h.name, h.dist) else "ok") for h in hooks]
+        print(_table(("PLUGIN", "DISTRIBUTION", "VERSION", "ENTRY POINT", "STATUS"), hook_rows))
+    notes = [f"  {e.name} ({e.dist}): {status}: {note}"
+             for e, (status, note) in zip(entries, statuses, strict=True)
+             if status in ("denied", "conflict") and note]
+    if notes:
+        print("\n" + "\n".join(notes))
+    if any(e.requires_api is None or e.task_type_versions is None for e in entries):
+        print("\n-: not declared in the distribution's metadata (its class may declare it: "
+              "'shimtask plugins doctor' imports and shows it)")
+    return EXIT_OK
+
+
+def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
+    reports = registry.doctor(isolated=not args.in_process, timeout=args.timeout)
+    bad = [r for r in reports if not r.ok]
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2))
-    else:
-        for r in reports:
-            status = "ok" if r.ok else f"BROKEN: {r.error}"
-            print(f"{r.group} {r.name} ({r.dist} {r.version}): {status}")
-        print(f"{len(reports) - len(broken)} ok, {len(broken)} broken")
-    return EXIT_FAILED if broken else EXIT_OK
+        return EXIT_FAILED if bad else EXIT_OK
+    for r in reports:
+        kind = "executor" if r.group == registry.group else "hook plugin"
+        line = f"{kind} {r.name} ({r.dist} {r.version}, {r.value}): {r.status.upper()}"
+        if r.error:
+            line += f": {r.error}"
+        elif r.status == "ok" and r.group == registry.group:
+            line += (f" [api {_span(r.requires_api, as_range=True)}, template versions "
+                     f"{_span(r.task_type_versions)}]").replace(" -", " any")
+        if r.note:
+            line += f" ({r.note})"
+        print(line)
+    counts = {s: sum(r.status == s for r in reports) for s in ("ok", "broken", "conflict",
+                                                                "denied")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("ok", "broken")))
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
+    state = registry.index_state(rebuild=args.rebuild)
+    if args.json:
+        print(json.dumps(state.as_dict(), indent=2))
+        return EXIT_OK
+    status = state.status + (f": {state.reason}" if state.reason else "")
+    print(f"index file: {state.file or '(none)'}")
+    print(f"status: {status} ({state.elapsed * 1000:.1f} ms)")
+    print(f"keyed on {len(state.path)} sys.path entries (modification times):")
+    for entry, mtime in state.path:
+        print(f"  {entry}  {'(missing)' if mtime < 0 else mtime}")
+    if state.watched:
+        print(f"and {len(state.watched)} .egg-info entry_points.txt file(s)")
+    executors = [r for r in state.records if r.group == registry.group]
+    dists = {r.dist for r in state.records}
+    print(f"holds {len(state.records)} entry point(s): {len(executors)} executor(s), "
+          f"{len(state.records) - len(executors)} hook plugin(s), from {len(dists)} "
+          f"distribution(s)")
+    return EXIT_OK
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

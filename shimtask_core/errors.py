@@ -114,30 +114,45 @@ class ExecutorNotFound(ShimTaskError):
 
 
 class ExecutorConflict(ShimTaskError):
-    """Two distributions claim one executor name and the user has not picked one."""
+    """Two distributions claim one executor name and the user has not picked one.
+
+    ``candidates`` describes each claimant (``dist version (module:attr)``);
+    ``dists`` holds the distribution names, the values ``prefer`` accepts.
+    """
 
     code = "ExecutorConflict"
 
-    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+    def __init__(self, name: str, candidates: Sequence[str], *, dists: Sequence[str] = (),
+                 preferred: str | None = None) -> None:
         self.name = name
         self.candidates = tuple(candidates)
+        self.dists = tuple(dists)
+        self.preferred = preferred
+        example = self.dists[0] if self.dists else "DIST"
+        unmatched = (f" The preference {preferred!r} for {name!r} matches none of them."
+                     if preferred else "")
         super().__init__(
             f"executor {name!r} is claimed by more than one source: "
-            f"{'; '.join(self.candidates)}. Pick one with "
-            f"ExecutorRegistry(prefer={{{name!r}: DIST}}) or "
-            f"SHIMTASK_PREFER={name}=DIST, or uninstall one of them."
+            f"{'; '.join(self.candidates)}.{unmatched} Pick one with "
+            f"SHIMTASK_PREFER={name}={example} or "
+            f"ExecutorRegistry(prefer={{{name!r}: {example!r}}}), or uninstall one of them."
         )
 
 
 class ExecutorDenied(ShimTaskError):
-    """The executor exists but the allow/deny policy excludes it."""
+    """The executor exists but the allow/deny policy excludes it (it was not imported)."""
 
     code = "ExecutorDenied"
 
-    def __init__(self, name: str, reason: str) -> None:
+    def __init__(self, name: str, reason: str, *, dist: str | None = None) -> None:
         self.name = name
         self.reason = reason
-        super().__init__(f"executor {name!r} is installed but denied: {reason}")
+        self.dist = dist
+        source = f" (from {dist})" if dist else ""
+        super().__init__(
+            f"executor {name!r}{source} is installed but denied: {reason}. The policy comes "
+            f"from SHIMTASK_ALLOW / SHIMTASK_DENY or ExecutorRegistry(allow=..., deny=...)."
+        )
 
 
 class PluginLoadError(ShimTaskError):
@@ -166,9 +181,54 @@ class PluginLoadError(ShimTaskError):
 
 
 class VersionMismatch(ShimTaskError):
-    """An executor does not accept the template's version or this core's API."""
+    """An executor does not accept the template's version or this core's API.
+
+    ``kind`` is ``"task_type_version"`` or ``"api"``; ``got`` is the template's
+    version or ``shimtask_core.API_VERSION``; ``accepted`` is what the executor
+    declares (human form); ``declared_in`` is ``"class"`` or ``"metadata"``.
+    """
 
     code = "VersionMismatch"
+
+    def __init__(
+        self,
+        name: str,
+        kind: Literal["task_type_version", "api"],
+        got: int,
+        accepted: str,
+        *,
+        dist: str | None = None,
+        version: str | None = None,
+        declared_in: str = "class",
+        template: str | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.got = got
+        self.accepted = accepted
+        self.dist = dist
+        self.version = version
+        self.declared_in = declared_in
+        self.template = template
+        source = f" ({dist} {version})" if dist else ""
+        where = ("its class attribute" if declared_in == "class"
+                 else "its distribution's Keywords metadata")
+        if kind == "api":
+            message = (
+                f"executor {name!r}{source} requires the shimtask_core plugin API {accepted} "
+                f"(declared in {where} requires_api), but this shimtask_core provides API "
+                f"{got}: install a release of {dist or 'the plugin'} written for API {got}, "
+                f"or a shimtask-core that provides API {accepted}"
+            )
+        else:
+            of = f" of template {template!r}" if template else ""
+            message = (
+                f"executor {name!r}{source} does not accept task_type_version {got}{of}; "
+                f"it accepts {accepted} (declared in {where} task_type_versions): "
+                f"serialize the template with a version it accepts, or install a release of "
+                f"{dist or 'the plugin'} that accepts version {got}"
+            )
+        super().__init__(message)
 
 
 # --- execution ----------------------------------------------------------------------

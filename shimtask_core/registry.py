@@ -1,13 +1,22 @@
 """The executor registry: one executor type name -> one executor class, imported lazily.
 
 Like stevedore's ``DriverManager``, it resolves exactly one executor per
-template. Listing reads entry-point metadata only; resolving imports only the
-plugin that provides the requested name. The rules live here:
+template. Listing reads entry-point metadata only (through the persisted
+index, :mod:`shimtask_core.index`); resolving imports only the plugin that
+provides the requested name. The rules live here:
 
 * **policy first**: allow/deny globs are applied before anything is imported;
 * **conflicts**: two distributions claiming one name is an error naming both,
-  unless the user prefers one (``prefer=`` or ``SHIMTASK_PREFER``);
-* **isolation**: a plugin that fails to load breaks only its own name.
+  unless the user prefers one (``prefer=`` or ``SHIMTASK_PREFER``); one
+  distribution seen twice on ``sys.path`` is not a conflict (discovery keeps
+  the first, as the import system does);
+* **isolation**: a plugin that fails to load breaks only its own name, and
+  :meth:`ExecutorRegistry.doctor` imports each plugin in a separate process;
+* **versions**: an executor's ``requires_api`` must contain
+  ``shimtask_core.API_VERSION`` and its ``task_type_versions`` the template's
+  ``task_type_version``; both are checked before execution, and before import
+  when the distribution declares them in its metadata (see
+  :mod:`shimtask_core.discovery`).
 """
 
 from __future__ import annotations
@@ -15,18 +24,20 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, final
+from typing import IO, TYPE_CHECKING, Any, final
 
-from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord, scan_path
+from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord, normalize_dist_name
 from .errors import (
     ExecutorConflict,
     ExecutorDenied,
     ExecutorNotFound,
     PluginLoadError,
     ShimTaskError,
+    VersionMismatch,
 )
 from .executor import ShimTaskExecutor
 from .template import executor_type_of
@@ -35,17 +46,31 @@ if TYPE_CHECKING:
     import pluggy
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
+    from .index import IndexState
+
 ALLOW_ENV = "SHIMTASK_ALLOW"
 DENY_ENV = "SHIMTASK_DENY"
 PREFER_ENV = "SHIMTASK_PREFER"
 
 IN_PROCESS = "(registered in-process)"
 
+#: Seconds one plugin may take to import under ``doctor()`` before it is reported as hung.
+DOCTOR_TIMEOUT = 60.0
+
 
 @final
 @dataclass(frozen=True)
 class DoctorReport:
-    """The outcome of importing one entry point."""
+    """The outcome of checking one entry point.
+
+    ``status`` is ``ok``, ``broken`` (it does not import, is not an executor, or
+    needs another API), ``conflict`` (it imports, but another distribution claims
+    its name and no preference picks one) or ``denied`` (the policy excludes it:
+    not imported). ``ok`` is false for ``broken`` and ``conflict``.
+    ``requires_api`` and ``task_type_versions`` are what :meth:`ExecutorRegistry.resolve`
+    enforces: the class attributes (when it was imported) and the metadata
+    declarations combined, as both are checked.
+    """
 
     name: str
     group: str
@@ -54,6 +79,10 @@ class DoctorReport:
     version: str
     ok: bool
     error: str | None = None
+    status: str = "ok"
+    note: str | None = None
+    requires_api: tuple[int, int] | None = None
+    task_type_versions: tuple[int, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,7 +92,12 @@ class DoctorReport:
             "dist": self.dist,
             "version": self.version,
             "ok": self.ok,
+            "status": self.status,
             "error": self.error,
+            "note": self.note,
+            "requires_api": list(self.requires_api) if self.requires_api else None,
+            "task_type_versions": (list(self.task_type_versions)
+                                   if self.task_type_versions is not None else None),
         }
 
 
@@ -82,17 +116,119 @@ def _parse_prefer(value: str | None) -> dict[str, str]:
     return prefer
 
 
+def _matches(pattern: str, name: str, dist: str | None) -> bool:
+    if fnmatch.fnmatchcase(name, pattern):
+        return True
+    return dist is not None and fnmatch.fnmatchcase(normalize_dist_name(dist),
+                                                    normalize_dist_name(pattern))
+
+
 def load_entry_point(record: EntryPointRecord) -> Any:
-    """Import ``module:attr`` of one entry point; any failure becomes PluginLoadError."""
+    """Import ``module:attr`` of one entry point; any failure becomes PluginLoadError.
+
+    A plugin may raise anything at import, SyntaxError and SystemExit included;
+    only KeyboardInterrupt passes through.
+    """
     try:
         obj: Any = importlib.import_module(record.module)
         for part in filter(None, record.attr.split(".")):
             obj = getattr(obj, part)
     except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # a plugin may raise anything at import, even SystemExit
+    except BaseException as exc:
         raise PluginLoadError(record.name, record.value, record.dist, record.version,
                               exc) from exc
+    return obj
+
+
+# --- version declarations ----------------------------------------------------------------
+
+
+def _api_version() -> int:
+    from . import API_VERSION
+
+    return API_VERSION
+
+
+def _format_range(bounds: tuple[int, int]) -> str:
+    return str(bounds[0]) if bounds[0] == bounds[1] else f"{bounds[0]}..{bounds[1]}"
+
+
+def _format_versions(versions: Sequence[int]) -> str:
+    return ", ".join(map(str, versions)) if versions else "(none)"
+
+
+def class_requires_api(record: EntryPointRecord, cls: type[Any]) -> tuple[int, int] | None:
+    """``cls.requires_api`` as ``(min, max)`` (an int N means ``(N, N)``); PluginLoadError
+    if it is malformed."""
+    value = getattr(cls, "requires_api", None)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if (isinstance(value, tuple | list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            and value[0] <= value[1]):
+        return (value[0], value[1])
+    raise PluginLoadError(record.name, record.value, record.dist, record.version,
+                          f"{cls.__qualname__}.requires_api must be a (min, max) pair of "
+                          f"integers, not {value!r}")
+
+
+def class_task_type_versions(record: EntryPointRecord, cls: type[Any]) -> tuple[int, ...] | None:
+    """``cls.task_type_versions`` as a sorted tuple (None: any); PluginLoadError if it is
+    malformed."""
+    value = getattr(cls, "task_type_versions", None)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    try:
+        items = tuple(sorted(set(value)))
+    except TypeError:
+        items = None
+    if items is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise PluginLoadError(record.name, record.value, record.dist, record.version,
+                              f"{cls.__qualname__}.task_type_versions must be a set of "
+                              f"integers or None, not {value!r}")
+    return items
+
+
+def _check_api(record: EntryPointRecord, bounds: tuple[int, int] | None, declared_in: str
+               ) -> None:
+    api = _api_version()
+    if bounds is not None and not bounds[0] <= api <= bounds[1]:
+        raise VersionMismatch(record.name, "api", api, _format_range(bounds), dist=record.dist,
+                              version=record.version, declared_in=declared_in)
+
+
+def _check_task_type_version(
+    record: EntryPointRecord, versions: Sequence[int] | None, tt: TaskTemplate, declared_in: str
+) -> None:
+    if versions is not None and tt.task_type_version not in versions:
+        raise VersionMismatch(record.name, "task_type_version", tt.task_type_version,
+                              _format_versions(versions), dist=record.dist,
+                              version=record.version, declared_in=declared_in,
+                              template=tt.id.name or None)
+
+
+def _check_declared(record: EntryPointRecord, tt: TaskTemplate | None) -> None:
+    """The checks possible from the distribution's metadata alone, before any import."""
+    _check_api(record, record.requires_api, "metadata")
+    if tt is not None:
+        _check_task_type_version(record, record.task_type_versions, tt, "metadata")
+
+
+def _validate(record: EntryPointRecord, obj: Any) -> type[ShimTaskExecutor[Any]]:
+    """The entry point's object as an executor class, with well-formed declarations."""
+    if not (isinstance(obj, type) and issubclass(obj, ShimTaskExecutor)):
+        what = f"{type(obj).__name__} instance" if not isinstance(obj, type) else f"class {obj}"
+        raise PluginLoadError(
+            record.name, record.value, record.dist, record.version,
+            f"{record.value} is a {what}, not a shimtask_core.ShimTaskExecutor subclass",
+        )
+    class_requires_api(record, obj)
+    class_task_type_versions(record, obj)
     return obj
 
 
@@ -102,7 +238,9 @@ class ExecutorRegistry:
     ``allow``/``deny`` are glob lists matched against executor and distribution
     names (default: ``SHIMTASK_ALLOW`` / ``SHIMTASK_DENY``, comma separated).
     ``prefer`` maps an executor name to the distribution that wins a conflict
-    (default: ``SHIMTASK_PREFER="name=dist,..."``).
+    (default: ``SHIMTASK_PREFER="name=dist,..."``). ``path`` replaces ``sys.path``
+    as the place to look for distributions; ``index`` turns the persisted index
+    on or off (default: on, unless ``SHIMTASK_NO_INDEX=1``).
     """
 
     def __init__(
@@ -114,6 +252,7 @@ class ExecutorRegistry:
         prefer: Mapping[str, str] | None = None,
         plugin_group: str = PLUGIN_GROUP,
         path: Sequence[str] | None = None,
+        index: bool | None = None,
     ) -> None:
         self.group = group
         self.plugin_group = plugin_group
@@ -121,11 +260,15 @@ class ExecutorRegistry:
         self.deny = list(deny) if deny is not None else _split_env(os.environ.get(DENY_ENV)) or []
         self.prefer = dict(prefer) if prefer is not None else _parse_prefer(
             os.environ.get(PREFER_ENV))
+        self.use_index = index
         self._path = list(path) if path is not None else None
         self._records: list[EntryPointRecord] | None = None
+        self._index_state: IndexState | None = None
         self._registered: dict[str, type[ShimTaskExecutor[Any]]] = {}
-        self._loaded: dict[str, type[ShimTaskExecutor[Any]]] = {}
+        self._loaded: dict[str, tuple[type[ShimTaskExecutor[Any]], EntryPointRecord]] = {}
+        self._failed: dict[str, PluginLoadError] = {}
         self._lock = threading.RLock()
+        self._name_locks: dict[str, threading.RLock] = {}
         self._plugin_manager: pluggy.PluginManager | None = None
         self.plugin_errors: list[PluginLoadError] = []
 
@@ -136,40 +279,67 @@ class ExecutorRegistry:
         if records is None:
             with self._lock:
                 if self._records is None:
-                    self._records = scan_path(self._path, (self.group, self.plugin_group))
+                    self._records = self._read_index().records
                 records = self._records
         return records
 
+    def _read_index(self, *, rebuild: bool = False) -> IndexState:
+        from .index import IndexState, load
+
+        if self._path == []:
+            state = IndexState(None, "disabled", [], reason="the registry searches no path")
+        else:
+            state = load(self._path, (self.group, self.plugin_group), enabled=self.use_index,
+                         rebuild=rebuild)
+        self._index_state = state
+        return state
+
+    def index_state(self, *, rebuild: bool = False) -> IndexState:
+        """Where the persisted index is, whether it was used, and what it holds.
+
+        ``rebuild=True`` rescans the installed distributions and rewrites it.
+        """
+        with self._lock:
+            if rebuild or self._index_state is None:
+                self._records = self._read_index(rebuild=rebuild).records
+            assert self._index_state is not None
+            return self._index_state
+
     def refresh(self) -> None:
-        """Forget what was read from the installed distributions (after installing one)."""
+        """Forget what was read from the installed distributions (after installing one),
+        and the plugins that failed to load."""
         with self._lock:
             self._records = None
+            self._index_state = None
+            self._failed.clear()
 
     def denial(self, name: str, dist: str | None = None) -> str | None:
-        """Why the policy excludes this executor (or distribution), or None if it does not."""
-        subjects = [name] + ([dist] if dist else [])
+        """Why the policy excludes this executor (or distribution), or None if it does not.
+
+        Patterns are globs; against the executor name they are case sensitive,
+        against the distribution name both sides are normalised first (PEP 503), so
+        ``Shimtask_SQL*`` matches ``shimtask-sqlite3``.
+        """
         for pattern in self.deny:
-            for subject in subjects:
-                if fnmatch.fnmatchcase(subject, pattern):
-                    return f"it matches deny pattern {pattern!r}"
-        if self.allow is not None and not any(
-            fnmatch.fnmatchcase(subject, pattern) for pattern in self.allow for subject in subjects
-        ):
+            if _matches(pattern, name, dist):
+                return f"it matches deny pattern {pattern!r}"
+        if self.allow is not None and not any(_matches(p, name, dist) for p in self.allow):
             return f"it matches no allow pattern ({', '.join(self.allow)})"
         return None
 
     def entries(self, *, include_denied: bool = False) -> list[EntryPointRecord]:
         """One record per installed executor entry point (name, value, dist, version)."""
         records = [r for r in self._all_records() if r.group == self.group]
-        if not include_denied:
+        if not include_denied and (self.deny or self.allow is not None):
             records = [r for r in records if self.denial(r.name, r.dist) is None]
         return sorted(records, key=lambda r: (r.name, r.dist))
 
-    def plugin_entries(self) -> list[EntryPointRecord]:
+    def plugin_entries(self, *, include_denied: bool = False) -> list[EntryPointRecord]:
         """The ``shimtask.plugins`` entry points (hook implementations), policy applied."""
         return [
             r for r in self._all_records()
-            if r.group == self.plugin_group and self.denial(r.name, r.dist) is None
+            if r.group == self.plugin_group
+            and (include_denied or self.denial(r.name, r.dist) is None)
         ]
 
     def names(self) -> list[str]:
@@ -180,21 +350,107 @@ class ExecutorRegistry:
         """The executor type a template names (``custom["executor_type"]``, else its type)."""
         return executor_type_of(tt)
 
+    def status_of(self, record: EntryPointRecord) -> tuple[str, str | None]:
+        """How :meth:`resolve` would treat an executor entry point, without importing it:
+        ``("ok", None)``, ``("denied", reason)``, ``("conflict", message)``,
+        ``("preferred", note)`` or ``("not-preferred", note)``."""
+        reason = self.denial(record.name, record.dist)
+        if reason is not None:
+            return "denied", reason
+        if record.name in self._registered:
+            return "not-preferred", f"overridden by {IN_PROCESS}"
+        rivals = [r for r in self.entries() if r.name == record.name]
+        if len(rivals) < 2:
+            return "ok", None
+        try:
+            chosen = self._choose(record.name, rivals)
+        except ExecutorConflict as exc:
+            return "conflict", str(exc)
+        if chosen == record:
+            return "preferred", f"preferred over {len(rivals) - 1} other(s)"
+        return "not-preferred", f"{chosen.dist} is preferred"
+
     # --- resolving: imports exactly one plugin --------------------------------------
 
-    def resolve(self, tt_or_name: TaskTemplate | str) -> type[ShimTaskExecutor[Any]]:
-        """The executor class for a template or name; imports only the plugin providing it."""
-        name = tt_or_name if isinstance(tt_or_name, str) else executor_type_of(tt_or_name)
-        cls = self._loaded.get(name) or self._registered.get(name)
-        if cls is not None:
-            return cls
-        record = self._record_for(name)
-        with self._lock:
-            cls = self._loaded.get(name)
-            if cls is None:
-                cls = self._validate(record, load_entry_point(record))
-                self._loaded[name] = cls
+    def resolve(
+        self, tt_or_name: TaskTemplate | str, *, template: TaskTemplate | None = None
+    ) -> type[ShimTaskExecutor[Any]]:
+        """The executor class for a template or name; imports only the plugin providing it.
+
+        With a template (given directly, or as ``template=`` next to a name), the
+        executor must accept its ``task_type_version``; in every case it must accept
+        this core's API. Both raise :class:`VersionMismatch` before anything runs.
+        """
+        if isinstance(tt_or_name, str):
+            name = tt_or_name
+        else:
+            name = executor_type_of(tt_or_name)
+            template = template if template is not None else tt_or_name
+        registered = self._registered.get(name)
+        if registered is not None:
+            self.check_versions(registered, template, name=name)
+            return registered
+        hit = self._loaded.get(name)
+        if hit is None:
+            record = self._record_for(name)
+            # What the distribution declares is checked before its code is imported.
+            _check_declared(record, template)
+            hit = self._load(record)
+        else:
+            _check_declared(hit[1], template)
+        cls, record = hit
+        _check_api(record, class_requires_api(record, cls), "class")
+        if template is not None:
+            _check_task_type_version(record, class_task_type_versions(record, cls), template,
+                                     "class")
         return cls
+
+    def check_versions(
+        self, executor_cls: type[ShimTaskExecutor[Any]], tt: TaskTemplate | None = None, *,
+        name: str | None = None,
+    ) -> None:
+        """Raise :class:`VersionMismatch` unless ``executor_cls`` accepts this core's API
+        (and ``tt``'s ``task_type_version``, when given). For executors given as classes."""
+        label = name or (executor_type_of(tt) if tt is not None else executor_cls.__qualname__)
+        record = EntryPointRecord(label, f"{executor_cls.__module__}:{executor_cls.__qualname__}",
+                                  self.group, IN_PROCESS, "")
+        _check_api(record, class_requires_api(record, executor_cls), "class")
+        if tt is not None:
+            _check_task_type_version(record, class_task_type_versions(record, executor_cls), tt,
+                                     "class")
+
+    def _name_lock(self, name: str) -> threading.RLock:
+        lock = self._name_locks.get(name)
+        if lock is None:
+            with self._lock:
+                lock = self._name_locks.setdefault(name, threading.RLock())
+        return lock
+
+    def _load(
+        self, record: EntryPointRecord
+    ) -> tuple[type[ShimTaskExecutor[Any]], EntryPointRecord]:
+        """Import one entry point, once, however many threads ask at the same time.
+
+        A failure is remembered: the plugin's module code is not run again (until
+        :meth:`refresh`), and every caller gets the same error.
+        """
+        name = record.name
+        with self._name_lock(name):
+            hit = self._loaded.get(name)
+            if hit is not None:
+                return hit
+            failed = self._failed.get(name)
+            if failed is None:
+                try:
+                    cls = _validate(record, load_entry_point(record))
+                except PluginLoadError as exc:
+                    self._failed[name] = exc
+                    raise
+                hit = self._loaded[name] = (cls, record)
+                return hit
+        raise PluginLoadError(failed.name, failed.value, failed.dist, failed.version,
+                              failed.cause) from (
+            failed.cause if isinstance(failed.cause, BaseException) else None)
 
     def _record_for(self, name: str) -> EntryPointRecord:
         candidates = [r for r in self.entries(include_denied=True) if r.name == name]
@@ -205,31 +461,23 @@ class ExecutorRegistry:
             raise ExecutorNotFound(name, available, difflib.get_close_matches(name, available, 3))
         allowed = [r for r in candidates if self.denial(r.name, r.dist) is None]
         if not allowed:
-            reason = self.denial(name, candidates[0].dist) or "denied"
-            raise ExecutorDenied(name, reason)
-        if len(allowed) > 1:
-            preferred = self.prefer.get(name)
-            if preferred is not None:
-                from .discovery import normalize_dist_name
+            first = candidates[0]
+            raise ExecutorDenied(name, self.denial(name, first.dist) or "denied",
+                                 dist=first.dist)
+        return self._choose(name, allowed)
 
-                chosen = [
-                    r for r in allowed
-                    if normalize_dist_name(r.dist) == normalize_dist_name(preferred)
-                ]
-                if chosen:
-                    return chosen[0]
-            raise ExecutorConflict(name, [f"{r.dist} {r.version} ({r.value})" for r in allowed])
-        return allowed[0]
-
-    @staticmethod
-    def _validate(record: EntryPointRecord, obj: Any) -> type[ShimTaskExecutor[Any]]:
-        if isinstance(obj, type) and issubclass(obj, ShimTaskExecutor):
-            return obj
-        what = f"{type(obj).__name__} instance" if not isinstance(obj, type) else f"class {obj}"
-        raise PluginLoadError(
-            record.name, record.value, record.dist, record.version,
-            f"{record.value} is a {what}, not a shimtask_core.ShimTaskExecutor subclass",
-        )
+    def _choose(self, name: str, allowed: list[EntryPointRecord]) -> EntryPointRecord:
+        """The one record among several allowed claimants of ``name``: the conflict rule."""
+        if len(allowed) == 1:
+            return allowed[0]
+        preferred = self.prefer.get(name)
+        if preferred is not None:
+            wanted = normalize_dist_name(preferred)
+            for record in allowed:
+                if normalize_dist_name(record.dist) == wanted:
+                    return record
+        raise ExecutorConflict(name, [f"{r.dist} {r.version} ({r.value})" for r in allowed],
+                               dists=[r.dist for r in allowed], preferred=preferred)
 
     def register(
         self, name: str, executor_cls: type[ShimTaskExecutor[Any]], *, replace: bool = False
@@ -260,21 +508,53 @@ class ExecutorRegistry:
 
     # --- diagnosis -------------------------------------------------------------------
 
-    def doctor(self) -> list[DoctorReport]:
-        """Import every entry point (executors and hook plugins), one report each; never raises
-        for a broken plugin."""
+    def doctor(self, *, isolated: bool = True, timeout: float = DOCTOR_TIMEOUT
+               ) -> list[DoctorReport]:
+        """Import every entry point (executors and hook plugins), one report each; never
+        raises for a broken plugin.
+
+        With ``isolated`` (the default) the imports happen in a separate worker
+        process, so a plugin that calls ``os._exit``, crashes the interpreter, hangs
+        longer than ``timeout`` seconds or damages interpreter state is reported as
+        broken without taking the report (or the caller) down; the worker is
+        restarted for the plugins after it. Denied entry points are not imported.
+        """
+        records = sorted(self._all_records(), key=lambda r: (r.group, r.name, r.dist))
+        to_check = [r for r in records if self.denial(r.name, r.dist) is None]
+        results: dict[int, dict[str, Any]] = {}
+        if to_check:
+            if isolated and _can_spawn():
+                results = _check_isolated(to_check, self.group, timeout)
+            else:
+                results = {i: _check_entry(r, self.group) for i, r in enumerate(to_check)}
+        outcome = {id(r): results[i] for i, r in enumerate(to_check)}
         reports = []
-        for record in sorted(self._all_records(), key=lambda r: (r.group, r.name, r.dist)):
-            error = None
-            try:
-                obj = load_entry_point(record)
-                if record.group == self.group:
-                    self._validate(record, obj)
-            except ShimTaskError as exc:
-                error = str(exc)
-            reports.append(DoctorReport(record.name, record.group, record.value, record.dist,
-                                        record.version, error is None, error))
+        for record in records:
+            reports.append(self._report(record, outcome.get(id(record))))
         return reports
+
+    def _report(self, record: EntryPointRecord, result: dict[str, Any] | None) -> DoctorReport:
+        api = record.requires_api
+        versions = record.task_type_versions
+        if result is None:
+            return DoctorReport(record.name, record.group, record.value, record.dist,
+                                record.version, True, None, "denied",
+                                self.denial(record.name, record.dist), api, versions)
+        status, error, note = result["status"], result.get("error"), None
+        if result.get("requires_api"):
+            low, high = int(result["requires_api"][0]), int(result["requires_api"][1])
+            api = (max(low, api[0]), min(high, api[1])) if api else (low, high)
+        if result.get("task_type_versions") is not None:
+            found = tuple(int(v) for v in result["task_type_versions"])
+            versions = tuple(v for v in found if v in versions) if versions is not None else found
+        if status == "ok" and record.group == self.group:
+            availability, message = self.status_of(record)
+            if availability == "conflict":
+                status, error = "conflict", message
+            elif availability in ("preferred", "not-preferred"):
+                note = message
+        return DoctorReport(record.name, record.group, record.value, record.dist,
+                            record.version, status == "ok", error, status, note, api, versions)
 
     # --- hooks -----------------------------------------------------------------------
 
@@ -294,12 +574,7 @@ class ExecutorRegistry:
         return pm
 
     def _make_plugin_manager(self) -> pluggy.PluginManager:
-        import pluggy
-
-        from . import hookspecs
-
-        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        pm.add_hookspecs(hookspecs)
+        pm = _new_plugin_manager()
         self.plugin_errors = []
         for record in sorted(self.plugin_entries(), key=lambda r: (r.name, r.dist)):
             try:
@@ -323,6 +598,198 @@ class ExecutorRegistry:
         self.plugin_manager.register(plugin, name=name)
 
 
+def _new_plugin_manager() -> pluggy.PluginManager:
+    import pluggy
+
+    from . import hookspecs
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+# --- doctor: checking entry points, in a worker process ------------------------------------
+
+
+def _check_entry(record: EntryPointRecord, executor_group: str) -> dict[str, Any]:
+    """Import one entry point and check it as its group requires; a JSON-able result."""
+    result: dict[str, Any] = {"status": "ok"}
+    try:
+        obj = load_entry_point(record)
+        if record.group != executor_group:
+            try:
+                _new_plugin_manager().register(obj, name=f"{record.dist}:{record.name}")
+            except Exception as exc:  # pluggy's PluginValidationError, mostly
+                raise PluginLoadError(record.name, record.value, record.dist, record.version,
+                                      exc) from exc
+            return result
+        cls = _validate(record, obj)
+        api = class_requires_api(record, cls)
+        versions = class_task_type_versions(record, cls)
+        result["requires_api"] = list(api) if api else None
+        result["task_type_versions"] = list(versions) if versions is not None else None
+        _check_api(record, record.requires_api, "metadata")
+        _check_api(record, api, "class")
+    except ShimTaskError as exc:
+        result.update(status="broken", error=str(exc))
+    return result
+
+
+def _record_to_json(record: EntryPointRecord) -> list[Any]:
+    return [record.name, record.value, record.group, record.dist, record.version,
+            list(record.requires_api) if record.requires_api else None,
+            list(record.task_type_versions) if record.task_type_versions is not None else None]
+
+
+def _record_from_json(row: list[Any]) -> EntryPointRecord:
+    name, value, group, dist, version, api, versions = row
+    return EntryPointRecord(name, value, group, dist, version,
+                            (api[0], api[1]) if api else None,
+                            tuple(versions) if versions is not None else None)
+
+
+# The worker keeps its own stdout for the protocol and points fd 1 at stderr, so that
+# a plugin printing at import cannot corrupt the report.
+_WORKER_CODE = """\
+import json, os, sys
+out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+os.dup2(2, 1)
+job = json.loads(sys.stdin.readline())
+sys.path[:] = job["sys_path"]
+from shimtask_core.registry import _doctor_worker
+_doctor_worker(job, out)
+"""
+
+
+def _doctor_worker(job: dict[str, Any], out: IO[str]) -> None:
+    """Run in the worker process: check each entry point, one JSON line per event."""
+    import json
+
+    for index, row in job["entries"]:
+        out.write(f'{{"start": {int(index)}}}\n')
+        out.flush()
+        result = _check_entry(_record_from_json(row), job["executor_group"])
+        out.write(json.dumps({"result": index, **result}) + "\n")
+        out.flush()
+    out.write('{"done": true}\n')
+    out.flush()
+
+
+def _can_spawn() -> bool:
+    return bool(sys.executable) and os.path.exists(sys.executable)
+
+
+def _check_isolated(
+    records: list[EntryPointRecord], executor_group: str, timeout: float
+) -> dict[int, dict[str, Any]]:
+    """Check every record in worker processes; a worker that dies or hangs costs only the
+    entry point it was importing, and a new worker takes the rest."""
+    results: dict[int, dict[str, Any]] = {}
+    pending = list(range(len(records)))
+    while pending:
+        progressed = _run_worker(records, pending, executor_group, timeout, results)
+        pending = [i for i in pending if i not in results]
+        if not progressed:  # the worker cannot even start: check in this process instead
+            import warnings
+
+            warnings.warn("shimtask doctor: the isolated worker process could not start; "
+                          "checking the remaining plugins in this process", RuntimeWarning,
+                          stacklevel=3)
+            for i in pending:
+                results[i] = _check_entry(records[i], executor_group)
+            break
+    return results
+
+
+def _run_worker(
+    records: list[EntryPointRecord], pending: list[int], executor_group: str, timeout: float,
+    results: dict[int, dict[str, Any]],
+) -> bool:
+    """One worker over ``pending``; returns whether it got to start any entry point."""
+    import json
+    import queue
+    import subprocess
+    import tempfile
+
+    job = {
+        "sys_path": sys.path,
+        "executor_group": executor_group,
+        "entries": [[i, _record_to_json(records[i])] for i in pending],
+    }
+    lines: queue.Queue[str | None] = queue.Queue()
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8",
+            )
+        except OSError:
+            return False
+        assert proc.stdin is not None and proc.stdout is not None
+        stdout = proc.stdout
+
+        def read() -> None:
+            for line in stdout:
+                lines.put(line)
+            lines.put(None)
+
+        reader = threading.Thread(target=read, name="shimtask-doctor-reader", daemon=True)
+        reader.start()
+        try:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.close()
+        except OSError:
+            pass
+        current: int | None = None
+        started = False
+        try:
+            while True:
+                try:
+                    line = lines.get(timeout=timeout)
+                except queue.Empty:
+                    proc.kill()
+                    if current is not None and current not in results:
+                        results[current] = {"status": "broken", "error": _failure(
+                            records[current], f"did not finish importing within {timeout:g} s "
+                            f"(the doctor's worker was stopped)")}
+                    return started
+                if line is None:
+                    break
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if "start" in message:
+                    current, started = int(message["start"]), True
+                elif "result" in message:
+                    index = int(message.pop("result"))
+                    results[index] = message
+                elif message.get("done"):
+                    break
+        finally:
+            if proc.poll() is None:
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            stdout.close()
+        if current is not None and current not in results:
+            stderr.seek(0)
+            tail = stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+            code = proc.returncode
+            how = (f"killed the doctor's worker process by signal {-code}" if code < 0
+                   else f"ended the doctor's worker process (exit status {code})")
+            detail = f"; its last output: {' | '.join(tail)}" if tail else ""
+            results[current] = {"status": "broken", "error": _failure(
+                records[current], f"{how} while importing{detail}")}
+    return started
+
+
+def _failure(record: EntryPointRecord, reason: str) -> str:
+    return str(PluginLoadError(record.name, record.value, record.dist, record.version, reason))
+
+
 _default: ExecutorRegistry | None = None
 _default_lock = threading.Lock()
 
@@ -335,4 +802,3 @@ def default_registry() -> ExecutorRegistry:
             if _default is None:
                 _default = ExecutorRegistry()
     return _default
-
