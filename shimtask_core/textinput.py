@@ -71,8 +71,8 @@ def parse_text_value(name: str, lt: types_pb2.LiteralType, text: str) -> Any:
             if text.strip() not in ("", "null", "None"):
                 raise ValueError(f"{text!r} is not null")
             return None
-        if kind == "enum_type" or kind == "blob":
-            return text
+        if kind in ("enum_type", "blob", "structured_dataset_type", "schema"):
+            return text  # a value, or a path/URI of a file, directory or parquet dataset
         return json.loads(text)
     except ValueError as exc:
         raise UsageError(f"input {name!r} ({describe(lt)}): cannot read {text!r}: {exc}") from None
