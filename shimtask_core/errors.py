@@ -210,7 +210,7 @@ class VersionMismatch(ShimTaskError):
         self.version = version
         self.declared_in = declared_in
         self.template = template
-        source = f" ({dist} {version})" if dist else ""
+        source = f" ({' '.join(filter(None, (dist, version)))})" if dist else ""
         where = ("its class attribute" if declared_in == "class"
                  else "its distribution's Keywords metadata")
         if kind == "api":

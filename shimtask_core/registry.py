@@ -198,8 +198,9 @@ def _check_api(record: EntryPointRecord, bounds: tuple[int, int] | None, declare
                ) -> None:
     api = _api_version()
     if bounds is not None and not bounds[0] <= api <= bounds[1]:
-        raise VersionMismatch(record.name, "api", api, _format_range(bounds), dist=record.dist,
-                              version=record.version, declared_in=declared_in)
+        raise VersionMismatch(record.name, "api", api, _format_range(bounds),
+                              dist=record.dist or None, version=record.version or None,
+                              declared_in=declared_in)
 
 
 def _check_task_type_version(
@@ -207,8 +208,8 @@ def _check_task_type_version(
 ) -> None:
     if versions is not None and tt.task_type_version not in versions:
         raise VersionMismatch(record.name, "task_type_version", tt.task_type_version,
-                              _format_versions(versions), dist=record.dist,
-                              version=record.version, declared_in=declared_in,
+                              _format_versions(versions), dist=record.dist or None,
+                              version=record.version or None, declared_in=declared_in,
                               template=tt.id.name or None)
 
 
@@ -413,7 +414,7 @@ class ExecutorRegistry:
         (and ``tt``'s ``task_type_version``, when given). For executors given as classes."""
         label = name or (executor_type_of(tt) if tt is not None else executor_cls.__qualname__)
         record = EntryPointRecord(label, f"{executor_cls.__module__}:{executor_cls.__qualname__}",
-                                  self.group, IN_PROCESS, "")
+                                  self.group, "", "")
         _check_api(record, class_requires_api(record, executor_cls), "class")
         if tt is not None:
             _check_task_type_version(record, class_task_type_versions(record, executor_cls), tt,
