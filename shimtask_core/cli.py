@@ -267,8 +267,9 @@ def _span(values: Sequence[int] | None, *, as_range: bool = False) -> str:
 
 
 def _plugins_list(registry: Any, as_json: bool) -> int:
-    entries = registry.entries(include_denied=True)
-    statuses = [registry.status_of(e) for e in entries]
+    listed = registry.statuses()
+    entries = [e for e, _, _ in listed]
+    statuses = [(status, note) for _, status, note in listed]
     if as_json:
         print(json.dumps([{**e.as_dict(), "status": status, "note": note}
                           for e, (status, note) in zip(entries, statuses, strict=True)],
@@ -310,7 +311,7 @@ def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
         kind = "executor" if r.group == registry.group else "hook plugin"
         line = f"{kind} {r.name} ({r.dist} {r.version}, {r.value}): {r.status.upper()}"
         if r.error:
-            line += f": {r.error}"
+            line += ": " + r.error.replace("\n", "\n    ")
         elif r.status == "ok" and r.group == registry.group:
             line += (f" [api {_span(r.requires_api, as_range=True)}, template versions "
                      f"{_span(r.task_type_versions)}]").replace(" -", " any")

@@ -211,20 +211,22 @@ class VersionMismatch(ShimTaskError):
         self.declared_in = declared_in
         self.template = template
         source = f" ({' '.join(filter(None, (dist, version)))})" if dist else ""
-        where = ("its class attribute" if declared_in == "class"
-                 else "its distribution's Keywords metadata")
         if kind == "api":
+            where = ("its class attribute requires_api" if declared_in == "class"
+                     else "its distribution's Keywords metadata, shimtask-api")
             message = (
                 f"executor {name!r}{source} requires the shimtask_core plugin API {accepted} "
-                f"(declared in {where} requires_api), but this shimtask_core provides API "
+                f"(declared in {where}), but this shimtask_core provides API "
                 f"{got}: install a release of {dist or 'the plugin'} written for API {got}, "
                 f"or a shimtask-core that provides API {accepted}"
             )
         else:
+            where = ("its class attribute task_type_versions" if declared_in == "class"
+                     else "its distribution's Keywords metadata, shimtask-task-type-versions")
             of = f" of template {template!r}" if template else ""
             message = (
                 f"executor {name!r}{source} does not accept task_type_version {got}{of}; "
-                f"it accepts {accepted} (declared in {where} task_type_versions): "
+                f"it accepts {accepted} (declared in {where}): "
                 f"serialize the template with a version it accepts, or install a release of "
                 f"{dist or 'the plugin'} that accepts version {got}"
             )

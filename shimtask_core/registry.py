@@ -355,12 +355,24 @@ class ExecutorRegistry:
         """How :meth:`resolve` would treat an executor entry point, without importing it:
         ``("ok", None)``, ``("denied", reason)``, ``("conflict", message)``,
         ``("preferred", note)`` or ``("not-preferred", note)``."""
+        rivals = [r for r in self.entries() if r.name == record.name]
+        return self._status(record, rivals)
+
+    def statuses(self) -> list[tuple[EntryPointRecord, str, str | None]]:
+        """:meth:`status_of` for every executor entry point, denied ones included."""
+        allowed: dict[str, list[EntryPointRecord]] = {}
+        for r in self.entries():
+            allowed.setdefault(r.name, []).append(r)
+        return [(r, *self._status(r, allowed.get(r.name, [])))
+                for r in self.entries(include_denied=True)]
+
+    def _status(self, record: EntryPointRecord, rivals: list[EntryPointRecord]
+                ) -> tuple[str, str | None]:
         reason = self.denial(record.name, record.dist)
         if reason is not None:
             return "denied", reason
         if record.name in self._registered:
             return "not-preferred", f"overridden by {IN_PROCESS}"
-        rivals = [r for r in self.entries() if r.name == record.name]
         if len(rivals) < 2:
             return "ok", None
         try:
@@ -529,12 +541,11 @@ class ExecutorRegistry:
             else:
                 results = {i: _check_entry(r, self.group) for i, r in enumerate(to_check)}
         outcome = {id(r): results[i] for i, r in enumerate(to_check)}
-        reports = []
-        for record in records:
-            reports.append(self._report(record, outcome.get(id(record))))
-        return reports
+        status = {id(r): (st, note) for r, st, note in self.statuses()}
+        return [self._report(r, outcome.get(id(r)), status.get(id(r))) for r in records]
 
-    def _report(self, record: EntryPointRecord, result: dict[str, Any] | None) -> DoctorReport:
+    def _report(self, record: EntryPointRecord, result: dict[str, Any] | None,
+                availability: tuple[str, str | None] | None) -> DoctorReport:
         api = record.requires_api
         versions = record.task_type_versions
         if result is None:
@@ -548,11 +559,11 @@ class ExecutorRegistry:
         if result.get("task_type_versions") is not None:
             found = tuple(int(v) for v in result["task_type_versions"])
             versions = tuple(v for v in found if v in versions) if versions is not None else found
-        if status == "ok" and record.group == self.group:
-            availability, message = self.status_of(record)
-            if availability == "conflict":
+        if status == "ok" and availability is not None:
+            kind, message = availability
+            if kind == "conflict":
                 status, error = "conflict", message
-            elif availability in ("preferred", "not-preferred"):
+            elif kind in ("preferred", "not-preferred"):
                 note = message
         return DoctorReport(record.name, record.group, record.value, record.dist,
                             record.version, status == "ok", error, status, note, api, versions)
