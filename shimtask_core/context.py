@@ -33,17 +33,26 @@ _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextV
     "shimtask_execution_context", default=None)
 
 
+_default: list[ExecutionContext] = []  # built once: it is immutable, and dispatch is hot
+
+
+def _default_context() -> ExecutionContext:
+    if not _default:
+        _default.append(ExecutionContext())
+    return _default[0]
+
+
 def current_context() -> ExecutionContext:
     """The context of the running execution, or a local default outside one."""
     ctx = _current.get()
-    return ctx if ctx is not None else ExecutionContext()
+    return ctx if ctx is not None else _default_context()
 
 
 @contextmanager
 def using_context(ctx: ExecutionContext | None) -> Iterator[ExecutionContext]:
     """Make ``ctx`` current for the duration of one execution."""
     if ctx is None:
-        ctx = _current.get() or ExecutionContext()
+        ctx = _current.get() or _default_context()
     token = _current.set(ctx)
     try:
         yield ctx
