@@ -42,9 +42,10 @@ class ExecutableTemplateShimTask:
         self._registry = registry or default_registry()
         if isinstance(executor_type, str):
             self._executor_name = executor_type
-            executor_type = self._registry.resolve(executor_type)
+            executor_type = self._registry.resolve(executor_type, template=tt)
         else:
             self._executor_name = _name_of(tt, executor_type)
+            self._registry.check_versions(executor_type, tt, name=self._executor_name)
         self._task_template = tt
         self._executor_type = executor_type
         self._executor = executor_type()

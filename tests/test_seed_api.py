@@ -202,3 +202,21 @@ def test_interface_codec_rejects_unknown_and_missing_inputs() -> None:
         codec.encode_inputs({"a": 1, "b": "x", "c": 3})
     with pytest.raises(shimtask_core.MissingInput, match="'b'"):
         codec.encode_inputs({"a": 1})
+
+
+class VersionOne(ShimTaskExecutor[Any]):
+    task_type_versions = frozenset({1})
+
+    def execute_from_model(self, tt: Any, **kwargs: Any) -> Any:
+        return "ran"
+
+
+def test_template_version_is_checked_before_execution(registry: ExecutorRegistry) -> None:
+    registry.register("v1", VersionOne)
+    accepted = make_template("t", "v1", outputs={"o0": str}, task_type_version=1)
+    assert run_template(accepted, registry=registry) == "ran"
+    rejected = make_template("t", "v1", outputs={"o0": str}, task_type_version=2)
+    with pytest.raises(shimtask_core.VersionMismatch, match="task_type_version"):
+        run_template(rejected, registry=registry)
+    with pytest.raises(shimtask_core.VersionMismatch):
+        ExecutableTemplateShimTask(rejected, VersionOne, registry=registry)
