@@ -108,7 +108,7 @@ def _to_table(value: Any, expected: str, columns: list[tuple[str, Any]],
         return value, {}
     if isinstance(value, pa.RecordBatch):
         return pa.Table.from_batches([value]), {}
-    if type(value).__module__.startswith("pandas.") and type(value).__name__ == "DataFrame":
+    if is_pandas_dataframe(type(value)):
         # what DataFrame.to_parquet does, with the options flytekit passes it
         return (pa.Table.from_pandas(value),
                 {"coerce_timestamps": "us", "allow_truncated_timestamps": False})
@@ -116,6 +116,11 @@ def _to_table(value: Any, expected: str, columns: list[tuple[str, Any]],
         return _records_table(pa, value, expected, columns), {}
     raise Mismatch(expected, f"{got(value)} (give a pyarrow.Table, a pandas.DataFrame or a "
                              f"list of dict records)")
+
+
+def is_pandas_dataframe(cls: type) -> bool:
+    """Whether ``cls`` is pandas' DataFrame, without importing pandas."""
+    return cls.__name__ == "DataFrame" and cls.__module__.split(".")[0] == "pandas"
 
 
 def _records_table(pa: Any, records: Any, expected: str, columns: list[tuple[str, Any]]) -> Any:

@@ -284,8 +284,8 @@ def literal_type_of(py_type: Any) -> types_pb2.LiteralType:
 
 
 def _is_dataframe_type(py_type: type) -> bool:
-    qualname = f"{py_type.__module__}.{py_type.__qualname__}"
-    return qualname in ("pyarrow.lib.Table", "pandas.core.frame.DataFrame")
+    root = py_type.__module__.split(".")[0]
+    return (root, py_type.__name__) in (("pyarrow", "Table"), ("pandas", "DataFrame"))
 
 
 def _union_literal_type(args: tuple[Any, ...]) -> types_pb2.LiteralType:
@@ -418,49 +418,53 @@ def _check_none(value: Any) -> None:
         raise _Mismatch("None", _got(value))
 
 
-def _check_json(value: Any, path: str) -> None:
-    """Reject what a protobuf Struct cannot hold exactly, naming where it is."""
+def _plain_json(value: Any, path: str) -> Any:
+    """The value as plain JSON (dicts, lists) or a mismatch naming where it cannot be one.
+
+    A protobuf Struct holds doubles: integers beyond +-2**53 and non-finite
+    numbers would not come back, so they are refused.
+    """
     if value is None or isinstance(value, (bool, str)):
-        return
+        return value
     if isinstance(value, int):
         if abs(value) > JSON_SAFE_INT:
             raise _Mismatch("dict of JSON values", f"{value} at {path or 'top'} beyond +-2**53")
-        return
+        return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _Mismatch("dict of JSON values", f"{value} at {path or 'top'}")
-        return
+        return value
     if isinstance(value, Mapping):
+        plain = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise _Mismatch("dict with str keys", f"key {key!r} at {path or 'top'}")
-            _check_json(item, f"{path}[{key!r}]")
-        return
+            plain[key] = _plain_json(item, f"{path}[{key!r}]")
+        return plain
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
-        return
+        return [_plain_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
     raise _Mismatch("dict of JSON values", f"{_got(value)} at {path or 'top'}")
 
 
-def _check_msgpack(value: Any, path: str) -> None:
-    """Reject what msgpack cannot carry exactly (it has no datetimes, sets, objects...)."""
+def _plain_msgpack(value: Any, path: str) -> Any:
+    """The value as plain msgpack data, or a mismatch naming what msgpack cannot carry."""
     if value is None or isinstance(value, (bool, str, float, bytes)):
-        return
+        return value
     if isinstance(value, int):
         if not INT64_MIN <= value <= UINT64_MAX:
             raise _Mismatch("msgpack value", f"{value} at {path or 'top'} beyond 64 bits")
-        return
+        return int(value)
     if isinstance(value, Mapping):
+        plain = {}
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 raise _Mismatch("dict with str or int keys", f"key {key!r} at {path or 'top'}")
-            _check_msgpack(item, f"{path}[{key!r}]")
-        return
+            plain[key] = _plain_msgpack(item, f"{path}[{key!r}]")
+        return plain
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_msgpack(item, f"{path}[{index}]")
-        return
+        return [_plain_msgpack(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
     raise _Mismatch("msgpack value", f"{_got(value)} at {path or 'top'}")
 
 
@@ -508,19 +512,18 @@ def _fill_none(value: Any, target: literals_pb2.Literal) -> None:
 def _fill_generic(value: Any, target: literals_pb2.Literal) -> None:
     if not isinstance(value, Mapping):
         raise _Mismatch("dict", _got(value))
-    _check_json(value, "")
+    plain = _plain_json(value, "")
     generic = target.scalar.generic
     generic.SetInParent()
-    if value:
-        generic.update(value)
+    if plain:
+        generic.update(plain)
 
 
 def _fill_msgpack_dict(value: Any, target: literals_pb2.Literal) -> None:
     if not isinstance(value, Mapping):
         raise _Mismatch("dict", _got(value))
-    _check_msgpack(value, "")
     binary = target.scalar.binary
-    binary.value = msgpack_dumps(value if type(value) is dict else dict(value))
+    binary.value = msgpack_dumps(_plain_msgpack(value, ""))
     binary.tag = MSGPACK
 
 
@@ -530,8 +533,7 @@ def _fill_binary(value: Any, target: literals_pb2.Literal) -> None:
         binary.value = bytes(value)
         binary.SetInParent()
         return
-    _check_msgpack(value, "")
-    binary.value = msgpack_dumps(value)
+    binary.value = msgpack_dumps(_plain_msgpack(value, ""))
     binary.tag = MSGPACK
 
 

@@ -95,7 +95,10 @@ def to_jsonable(value: Any) -> Any:
     to_pylist = getattr(value, "to_pylist", None)  # pyarrow.Table
     if callable(to_pylist):
         return to_jsonable(to_pylist())
-    path = getattr(value, "path", None)  # files and directories
+    uri = getattr(value, "uri", None)  # files and directories: where they are, not downloaded
+    if isinstance(uri, str):
+        return uri
+    path = getattr(value, "path", None)
     if isinstance(path, str):
         return path
     return str(value)

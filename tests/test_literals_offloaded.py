@@ -303,3 +303,20 @@ def test_a_template_with_a_schema_output_end_to_end(raw: Path) -> None:
     with pytest.raises(ValueTypeError, match="output 'results': expected schema"):
         codec.encode_outputs([{"name": "x"}])
     assert current_context().raw_output_prefix == str(raw)
+
+
+def test_flytekit_s_sqlite3_task_interface_end_to_end(raw: Path) -> None:
+    """The template and inputs.pb that real flytekit wrote (tests/data/flytekit)."""
+    from shimtask_core.template import parse_template
+
+    data = Path(__file__).parent / "data" / "flytekit"
+    inputs = literals_pb2.LiteralMap()
+    inputs.ParseFromString((data / "inputs.pb").read_bytes())
+    for name in ("sqlite3_task.pb", "sqlite3_task_typed.pb"):
+        codec = InterfaceCodec(parse_template((data / name).read_bytes()).interface)
+        assert codec.decode_inputs(inputs) == {"name": "alice", "min_age": 30}
+        out = codec.encode_outputs([{"name": "alice", "age": 34}])
+        dataset = out.literals["results"].scalar.structured_dataset
+        assert dataset.metadata.structured_dataset_type.format == "parquet"
+        assert not dataset.metadata.structured_dataset_type.columns
+        assert codec.decode_outputs(out)["results"].to_pylist() == [{"name": "alice", "age": 34}]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from shimtask_core.literals import Literal, LiteralMap, decoder_for, encoder_for, literal_type_of
 
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(max_examples=200, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -87,7 +87,7 @@ def test_strategies_cover_the_nested_shapes() -> None:
     """The generator reaches the shapes the issue names (a guard against a narrowed strategy)."""
     seen: set[str] = set()
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=300, deadline=None, database=None)
     @given(spec_and_values())
     def collect(case: tuple[dict[str, Any], list[Any]]) -> None:
         text = repr(case[0])

@@ -179,8 +179,8 @@ def values(spec: Spec, *, generic: bool = False) -> st.SearchStrategy[Any]:
     if kind == "int":  # a generic Struct holds doubles: exact ints only up to 2**53
         return st.integers(-JSON_SAFE_INT, JSON_SAFE_INT) if generic else st.integers(
             INT64_MIN, INT64_MAX)
-    if kind == "float":
-        return st.floats(allow_nan=False)
+    if kind == "float":  # a generic Struct holds no infinities
+        return st.floats(allow_nan=False, allow_infinity=not generic)
     if kind == "str":
         return _text
     if kind == "bool":

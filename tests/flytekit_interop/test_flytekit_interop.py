@@ -137,7 +137,7 @@ def test_dataclass_types_are_flytekit_s(flytekit: FlytekitWorker) -> None:
     assert same(from_wire(_ok(back)["value"]), value)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=spec_and_values())
 def test_same_values_both_ways(flytekit: FlytekitWorker,
