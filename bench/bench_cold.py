@@ -1,14 +1,23 @@
 """Cold start, end to end: `shimtask execute` vs flytekit's `pyflyte-execute`, same template.
 
-Both run the SQLite3Task template that real flytekit serialized
-(tests/data/flytekit/sqlite3_task.pb) on the same inputs.pb, each in a fresh
-process, alternating so that machine noise hits both alike. Also measured: the
-bare interpreter and each side's import, to show where the time goes.
+Two templates, each run by both sides in fresh processes, alternating so that
+machine noise hits both alike:
+
+* the SQLite3Task template that real flytekit serialized
+  (tests/data/flytekit/sqlite3_task.pb): a query, and a parquet output written
+  with pyarrow (which alone costs ~25 ms to import);
+* a trivial template (int in, int out) whose executor adds one: the framework's
+  own overhead. flytekit runs it with an equivalent ShimTaskExecutor subclass
+  imported by its dotted path, as its resolver does.
+
+Also measured: the bare interpreter and each side's import.
 
     python bench/bench_cold.py [--runs 15]
 
-flytekit runs in its own environment: SHIMTASK_FLYTEKIT_PYTHON, else
-.venv-flytekit/bin/python (scripts/dev.py bench creates it).
+Ours runs in a fresh venv holding shimtask-core and shimtask-sqlite3 as a user
+installs them (not the editable development install, whose import hook costs
+~8 ms per start). flytekit runs in its own environment: SHIMTASK_FLYTEKIT_PYTHON,
+else .venv-flytekit/bin/python (scripts/dev.py bench creates it).
 """
 
 from __future__ import annotations
@@ -26,6 +35,38 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "data" / "flytekit"
+sys.path.insert(0, str(REPO / "tests"))
+
+from pluginenv import PluginVenv, build_wheel, repo_plugin_wheel  # noqa: E402
+
+from shimtask_core import make_template  # noqa: E402
+from shimtask_core.literals import InterfaceCodec  # noqa: E402
+
+OURS_INC = """
+from shimtask_core import ShimTaskExecutor
+
+class Inc(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        return inputs["x"] + 1
+"""
+
+FLYTEKIT_INC = """
+from flytekit.core.shim_task import ShimTaskExecutor
+
+class Inc(ShimTaskExecutor):
+    def execute_from_model(self, tt, **kwargs):
+        return kwargs["x"] + 1
+"""
+
+
+def write_trivial(work: Path) -> tuple[Path, Path]:
+    tt = make_template("inc", "inc", inputs={"x": int}, outputs={"o0": int})
+    template = work / "inc.pb"
+    template.write_bytes(tt.SerializeToString())
+    inputs = work / "inc-inputs.pb"
+    inputs.write_bytes(InterfaceCodec(tt.interface).encode_inputs({"x": 41}).SerializeToString())
+    (work / "fk_inc.py").write_text(FLYTEKIT_INC)
+    return template, inputs
 
 
 def flytekit_python() -> Path | None:
@@ -65,12 +106,20 @@ def main() -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     fk = flytekit_python()
-    ours = Path(sys.executable)
-    shimtask = ours.parent / "shimtask"
     work = Path(tempfile.mkdtemp(prefix="shimtask-bench-"))
+    env_dir = PluginVenv(work / "venv")
+    env_dir.install(
+        repo_plugin_wheel(work / "wheels", "shimtask-sqlite3"),
+        build_wheel(work / "inc", "shimtask-bench-inc", modules={"bench_inc.py": OURS_INC},
+                    executors={"inc": "bench_inc:Inc"}),
+    )
+    inc_template, inc_inputs = write_trivial(work)
+    ours = env_dir.python
+    shimtask = env_dir.root / "bin" / "shimtask"
     make_db(work)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIMTASK_")}
     env["SHIMTASK_CACHE_DIR"] = str(work / "cache")
+    env["PYTHONPATH"] = str(work)  # flytekit imports fk_inc.Inc by its dotted path
 
     cases: dict[str, list[str]] = {
         "python -c pass (ours)": [str(ours), "-c", "pass"],
@@ -79,6 +128,10 @@ def main() -> int:
             str(shimtask), "execute", "--inputs", str(FIXTURES / "inputs.pb"),
             "--output-prefix", str(work / "ours"), "--raw-output-data-prefix",
             str(work / "ours-raw"), "--", str(FIXTURES / "sqlite3_task.pb")],
+        "shimtask execute (trivial template)": [
+            str(shimtask), "execute", "--inputs", str(inc_inputs), "--output-prefix",
+            str(work / "ours-inc"), "--raw-output-data-prefix", str(work / "ours-raw"), "--",
+            str(inc_template)],
     }
     if fk is not None:
         cases |= {
@@ -91,6 +144,12 @@ def main() -> int:
                 "flytekit.core.python_customized_container_task.default_task_template_resolver",
                 "--", str(FIXTURES / "sqlite3_task.pb"),
                 "flytekit.extras.sqlite3.task.SQLite3TaskExecutor"],
+            "pyflyte-execute (trivial template)": [
+                str(fk.parent / "pyflyte-execute"), "--inputs", str(inc_inputs),
+                "--output-prefix", str(work / "theirs-inc"), "--raw-output-data-prefix",
+                str(work / "theirs-raw"), "--resolver",
+                "flytekit.core.python_customized_container_task.default_task_template_resolver",
+                "--", str(inc_template), "fk_inc.Inc"],
         }
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in cases}
     for name, cmd in cases.items():  # warm the page cache once
@@ -109,12 +168,13 @@ def main() -> int:
         print(f"{name:40} {statistics.median(times) * 1e3:10.1f} {min(times) * 1e3:8.1f} "
               f"{rss:11.1f}")
     if fk is not None:
-        ours_t = results["shimtask execute (sqlite template)"]["median_s"]
-        theirs_t = results["pyflyte-execute (sqlite template)"]["median_s"]
-        ours_m = results["shimtask execute (sqlite template)"]["max_rss_mb"]
-        theirs_m = results["pyflyte-execute (sqlite template)"]["max_rss_mb"]
-        print(f"\npyflyte-execute / shimtask execute: {theirs_t / ours_t:.1f}x wall time, "
-              f"{theirs_m / ours_m:.1f}x memory")
+        print()
+        for template in ("sqlite template", "trivial template"):
+            ours_r = results[f"shimtask execute ({template})"]
+            theirs_r = results[f"pyflyte-execute ({template})"]
+            print(f"{template}: pyflyte-execute / shimtask execute = "
+                  f"{theirs_r['median_s'] / ours_r['median_s']:.1f}x wall time, "
+                  f"{theirs_r['max_rss_mb'] / ours_r['max_rss_mb']:.1f}x memory")
     else:
         print("\n(flytekit environment not found: set SHIMTASK_FLYTEKIT_PYTHON for the ratio)")
     if args.json:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,12 +20,18 @@ from typing import final
 class ExecutionContext:
     """The locations of one execution (all URIs or local paths)."""
 
-    raw_output_prefix: str = field(
-        default_factory=lambda: os.path.join(tempfile.gettempdir(), "shimtask-raw"))
+    raw_output_prefix: str = field(default_factory=lambda: os.path.join(_tmp(), "shimtask-raw"))
     output_prefix: str | None = None
-    working_dir: str = field(default_factory=tempfile.gettempdir)
+    #: Where downloads go; None means the system's temporary directory.
+    working_dir: str | None = None
     checkpoint_path: str | None = None
     prev_checkpoint: str | None = None
+
+
+def _tmp() -> str:
+    import tempfile  # ~7 ms with shutil: not on the path of an execution that names its prefixes
+
+    return tempfile.gettempdir()
 
 
 _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(

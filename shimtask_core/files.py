@@ -172,7 +172,7 @@ def _basename(uri: str) -> str:
 
 def _download_dir() -> str:
     base = current_context().working_dir
-    if not os.path.isdir(base):
+    if base is None or not os.path.isdir(base):
         base = tempfile.gettempdir()
     return tempfile.mkdtemp(prefix="shimtask-download-", dir=base)
 

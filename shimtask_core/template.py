@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flyteidl.core import identifier_pb2, interface_pb2, tasks_pb2
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from .errors import TemplateError
@@ -27,6 +27,8 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
     """Parse a template from protobuf bytes or protobuf-JSON text (detected by content)."""
     stripped = data.lstrip()
     if stripped.startswith(b"{"):
+        from google.protobuf import json_format  # only for the JSON form
+
         try:
             return json_format.Parse(stripped.decode("utf-8"), TaskTemplate())
         except (json_format.ParseError, UnicodeDecodeError) as exc:
@@ -58,6 +60,8 @@ def executor_type_of(tt: tasks_pb2.TaskTemplate) -> str:
         value = tt.custom.fields.get(EXECUTOR_TYPE_FIELD)
         if value is not None:
             if value.WhichOneof("kind") != "string_value" or not value.string_value:
+                from google.protobuf import json_format
+
                 raise TemplateError(
                     f"custom[{EXECUTOR_TYPE_FIELD!r}] must be a non-empty string naming the "
                     f"executor, not {json_format.MessageToJson(value)}",
@@ -154,6 +158,8 @@ def _variable_map(
 
 def template_to_json(tt: tasks_pb2.TaskTemplate) -> str:
     """The protobuf-JSON form that ``shimtask run`` reads back."""
+    from google.protobuf import json_format
+
     return json_format.MessageToJson(tt, indent=2, sort_keys=True)
 
 
