@@ -8,57 +8,16 @@ skipped with the reason; a named interpreter that cannot run flytekit fails.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from flytekit_interop.worker import FlytekitWorker
 
 REPO = Path(__file__).resolve().parents[2]
-WORKER = Path(__file__).with_name("fk_worker.py")
 ENV_VAR = "SHIMTASK_FLYTEKIT_PYTHON"
 DEFAULT_PYTHON = REPO / ".venv-flytekit" / "bin" / "python"
-
-
-class FlytekitWorker:
-    """A flytekit process answering batched requests (see fk_worker.py)."""
-
-    def __init__(self, python: str, cwd: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env["FLYTE_SDK_LOGGING_LEVEL"] = "40"
-        self._proc = subprocess.Popen(
-            [python, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the flytekit worker ({python}) did not start: "
-                               f"{self._proc.stderr.read() if self._proc.stderr else ''}")
-        hello = json.loads(line)
-        self.version: str = hello["flytekit"]
-
-    def request(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Send a batch of ``{"op": ..., ...}`` items; answers come back in order."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps({"items": items}) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the flytekit worker died")
-        answers: list[dict[str, Any]] = json.loads(line)["items"]
-        return answers
-
-    def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
 
 
 @pytest.fixture(scope="session")

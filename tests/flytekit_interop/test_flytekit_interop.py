@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FlytekitWorker
 from flytekit_interop.specs import (
     from_wire,
     literal_type,
@@ -24,6 +23,7 @@ from flytekit_interop.specs import (
     spec_and_values,
     to_wire,
 )
+from flytekit_interop.worker import FlytekitWorker
 from hypothesis import HealthCheck, given, settings
 
 from shimtask_core.context import ExecutionContext, using_context
