@@ -41,7 +41,6 @@ def py_type(spec: dict[str, typing.Any]) -> typing.Any:
 
 
 def _build(spec: dict[str, typing.Any]) -> typing.Any:
-    import pandas as pd
     from flytekit.types.directory import FlyteDirectory
     from flytekit.types.file import FlyteFile
     from flytekit.types.schema import FlyteSchema
@@ -49,9 +48,13 @@ def _build(spec: dict[str, typing.Any]) -> typing.Any:
     kind = spec["k"]
     simple = {"int": int, "float": float, "str": str, "bool": bool, "datetime": dt.datetime,
               "duration": dt.timedelta, "none": type(None), "dict": dict, "file": FlyteFile,
-              "dir": FlyteDirectory, "dataframe": pd.DataFrame, "schema": FlyteSchema}
+              "dir": FlyteDirectory, "schema": FlyteSchema}
     if kind in simple:
         return simple[kind]
+    if kind == "dataframe":
+        import pandas as pd  # only the dataset tests need pandas (and pyarrow)
+
+        return pd.DataFrame
     if kind == "list":
         return typing.List[py_type(spec["of"])]  # noqa: UP006 - flytekit's own spelling
     if kind == "map":
