@@ -3,6 +3,8 @@
 The public API; plugins import only these names.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .context import ExecutionContext
 from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord
 from .errors import (
@@ -25,9 +27,29 @@ from .errors import (
 from .executor import ShimTaskExecutor
 from .hookspecs import hookimpl, hookspec
 from .registry import ExecutorRegistry, default_registry
-from .sqltemplate import PARAMSTYLES, Paramstyle, compile_query, placeholder_names
 from .task import ExecutableTemplateShimTask, run_template
 from .template import custom_of, executor_type_of, make_template, parse_template, template_to_json
+
+if TYPE_CHECKING:
+    from .sqltemplate import PARAMSTYLES, Paramstyle, compile_query, placeholder_names
+
+_LAZY = {  # names loaded on first use: SQL plugins need them, `shimtask execute` does not
+    "PARAMSTYLES": "sqltemplate",
+    "Paramstyle": "sqltemplate",
+    "compile_query": "sqltemplate",
+    "placeholder_names": "sqltemplate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shimtask_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 __version__ = "0.1.0"
 
