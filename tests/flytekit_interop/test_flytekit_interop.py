@@ -62,24 +62,36 @@ def _ok(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bare(lt: Any, *fields: str) -> bytes:
-    """A type without the given fields at any depth (for comparing modulo metadata)."""
+    """A type without the given fields at any depth, union variants in a canonical order.
+
+    (typing caches unions by equality, which ignores order: in one process
+    ``Union[int, float]`` may come back as an earlier ``Union[float, int]``.)
+    """
     copy = LiteralType()
     copy.CopyFrom(lt)
-    stack = [copy]
-    while stack:
-        node = stack.pop()
-        for name in fields:
-            node.ClearField(name)
-        kind = node.WhichOneof("type")
-        if kind == "collection_type":
-            stack.append(node.collection_type)
-        elif kind == "map_value_type":
-            stack.append(node.map_value_type)
-        elif kind == "union_type":
-            stack.extend(node.union_type.variants)
-        if node.HasField("structure"):
-            stack.extend(node.structure.dataclass_type.values())
+    _strip(copy, fields)
     return bytes(copy.SerializeToString(deterministic=True))
+
+
+def _strip(node: Any, fields: tuple[str, ...]) -> None:
+    for name in fields:
+        node.ClearField(name)
+    kind = node.WhichOneof("type")
+    if kind == "collection_type":
+        _strip(node.collection_type, fields)
+    elif kind == "map_value_type":
+        _strip(node.map_value_type, fields)
+    elif kind == "union_type":
+        variants = list(node.union_type.variants)
+        for variant in variants:
+            _strip(variant, fields)
+        ordered = sorted(v.SerializeToString(deterministic=True) for v in variants)
+        del node.union_type.variants[:]
+        for data in ordered:
+            node.union_type.variants.add().ParseFromString(data)
+    if node.HasField("structure"):
+        for field in node.structure.dataclass_type.values():
+            _strip(field, fields)
 
 
 def test_the_pinned_flytekit_answers(flytekit: FlytekitWorker) -> None:
