@@ -94,8 +94,6 @@ class Mismatch(Exception):
         self.path: list[str] = []
 
 
-_Mismatch = Mismatch
-
 
 def got(value: Any) -> str:
     """A short description of a value for error messages: its type and a clipped repr."""
@@ -104,8 +102,6 @@ def got(value: Any) -> str:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
 
-
-_got = got
 
 
 # --- describing types ---------------------------------------------------------------
@@ -361,10 +357,10 @@ def _msgpack_literal(lit: literals_pb2.Literal) -> tuple[bool, Any]:
 def _check_int(value: Any) -> int:
     if type(value) is not int:
         if isinstance(value, bool) or not hasattr(value, "__index__"):
-            raise _Mismatch("int", _got(value))
+            raise Mismatch("int", got(value))
         value = value.__index__()  # numpy integers and other exact integers
     if not INT64_MIN <= value <= INT64_MAX:
-        raise _Mismatch("int (64-bit)", f"{value} which overflows int64")
+        raise Mismatch("int (64-bit)", f"{value} which overflows int64")
     return typing.cast(int, value)
 
 
@@ -372,22 +368,22 @@ def _check_float(value: Any) -> float:
     if type(value) is float:
         return value
     if isinstance(value, bool):
-        raise _Mismatch("float", _got(value))
+        raise Mismatch("float", got(value))
     if isinstance(value, float):
         return float(value)
     if isinstance(value, int) or hasattr(value, "__index__"):
         try:
             return float(value)  # the documented widening int -> float
         except OverflowError:
-            raise _Mismatch("float", f"{value} which overflows a double") from None
+            raise Mismatch("float", f"{value} which overflows a double") from None
     if hasattr(value, "__float__") and type(value).__module__ == "numpy":
         return float(value)  # numpy.float32 and friends
-    raise _Mismatch("float", _got(value))
+    raise Mismatch("float", got(value))
 
 
 def _check_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise _Mismatch("str", _got(value))
+        raise Mismatch("str", got(value))
     return value
 
 
@@ -395,13 +391,13 @@ def _check_bool(value: Any) -> bool:
     if not isinstance(value, bool):
         if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
             return bool(value)
-        raise _Mismatch("bool", _got(value))
+        raise Mismatch("bool", got(value))
     return value
 
 
 def _check_datetime(value: Any) -> _dt.datetime:
     if not isinstance(value, _dt.datetime):
-        raise _Mismatch("datetime", _got(value))
+        raise Mismatch("datetime", got(value))
     if value.tzinfo is None:
         return value.replace(tzinfo=_UTC)
     return value.astimezone(_UTC)
@@ -409,13 +405,13 @@ def _check_datetime(value: Any) -> _dt.datetime:
 
 def _check_duration(value: Any) -> _dt.timedelta:
     if not isinstance(value, _dt.timedelta):
-        raise _Mismatch("timedelta", _got(value))
+        raise Mismatch("timedelta", got(value))
     return value
 
 
 def _check_none(value: Any) -> None:
     if value is not None:
-        raise _Mismatch("None", _got(value))
+        raise Mismatch("None", got(value))
 
 
 def _plain_json(value: Any, path: str) -> Any:
@@ -428,22 +424,22 @@ def _plain_json(value: Any, path: str) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) > JSON_SAFE_INT:
-            raise _Mismatch("dict of JSON values", f"{value} at {path or 'top'} beyond +-2**53")
+            raise Mismatch("dict of JSON values", f"{value} at {path or 'top'} beyond +-2**53")
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise _Mismatch("dict of JSON values", f"{value} at {path or 'top'}")
+            raise Mismatch("dict of JSON values", f"{value} at {path or 'top'}")
         return value
     if isinstance(value, Mapping):
         plain = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise _Mismatch("dict with str keys", f"key {key!r} at {path or 'top'}")
+                raise Mismatch("dict with str keys", f"key {key!r} at {path or 'top'}")
             plain[key] = _plain_json(item, f"{path}[{key!r}]")
         return plain
     if isinstance(value, (list, tuple)):
         return [_plain_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
-    raise _Mismatch("dict of JSON values", f"{_got(value)} at {path or 'top'}")
+    raise Mismatch("dict of JSON values", f"{got(value)} at {path or 'top'}")
 
 
 def _plain_msgpack(value: Any, path: str) -> Any:
@@ -452,20 +448,20 @@ def _plain_msgpack(value: Any, path: str) -> Any:
         return value
     if isinstance(value, int):
         if not INT64_MIN <= value <= UINT64_MAX:
-            raise _Mismatch("msgpack value", f"{value} at {path or 'top'} beyond 64 bits")
+            raise Mismatch("msgpack value", f"{value} at {path or 'top'} beyond 64 bits")
         return int(value)
     if isinstance(value, Mapping):
         plain = {}
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise _Mismatch("dict with str or int keys", f"key {key!r} at {path or 'top'}")
+                raise Mismatch("dict with str or int keys", f"key {key!r} at {path or 'top'}")
             plain[key] = _plain_msgpack(item, f"{path}[{key!r}]")
         return plain
     if isinstance(value, (list, tuple)):
         return [_plain_msgpack(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
-    raise _Mismatch("msgpack value", f"{_got(value)} at {path or 'top'}")
+    raise Mismatch("msgpack value", f"{got(value)} at {path or 'top'}")
 
 
 # --- fillers (Python -> Literal, strict) ----------------------------------------------
@@ -505,13 +501,13 @@ def _fill_duration(value: Any, target: literals_pb2.Literal) -> None:
 
 def _fill_none(value: Any, target: literals_pb2.Literal) -> None:
     if value is not None:
-        raise _Mismatch("None", _got(value))
+        raise Mismatch("None", got(value))
     target.scalar.none_type.SetInParent()
 
 
 def _fill_generic(value: Any, target: literals_pb2.Literal) -> None:
     if not isinstance(value, Mapping):
-        raise _Mismatch("dict", _got(value))
+        raise Mismatch("dict", got(value))
     plain = _plain_json(value, "")
     generic = target.scalar.generic
     generic.SetInParent()
@@ -521,7 +517,7 @@ def _fill_generic(value: Any, target: literals_pb2.Literal) -> None:
 
 def _fill_msgpack_dict(value: Any, target: literals_pb2.Literal) -> None:
     if not isinstance(value, Mapping):
-        raise _Mismatch("dict", _got(value))
+        raise Mismatch("dict", got(value))
     binary = target.scalar.binary
     binary.value = msgpack_dumps(_plain_msgpack(value, ""))
     binary.tag = MSGPACK
@@ -540,7 +536,7 @@ def _fill_binary(value: Any, target: literals_pb2.Literal) -> None:
 def _fill_collection(item: Filler) -> Filler:
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         if not isinstance(value, (list, tuple)):
-            raise _Mismatch("list", _got(value))
+            raise Mismatch("list", got(value))
         collection = target.collection
         collection.SetInParent()
         add = collection.literals.add
@@ -548,7 +544,7 @@ def _fill_collection(item: Filler) -> Filler:
         try:
             for index, element in enumerate(value):  # noqa: B007 - index names the failure
                 item(element, add())
-        except _Mismatch as exc:
+        except Mismatch as exc:
             exc.path.insert(0, f"[{index}]")
             raise
 
@@ -628,15 +624,15 @@ _SLOW_FLOAT_LIST: Final = _fill_collection(_fill_float)
 def _fill_map(item: Filler) -> Filler:
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         if not isinstance(value, Mapping):
-            raise _Mismatch("dict", _got(value))
+            raise Mismatch("dict", got(value))
         literals = target.map.literals
         target.map.SetInParent()
         for key, element in value.items():
             if type(key) is not str:
-                raise _Mismatch("dict with str keys", f"key {key!r}")
+                raise Mismatch("dict with str keys", f"key {key!r}")
             try:
                 item(element, literals[key])
-            except _Mismatch as exc:
+            except Mismatch as exc:
                 exc.path.insert(0, f"[{key!r}]")
                 raise
 
@@ -650,7 +646,7 @@ def _fill_enum(lt: types_pb2.LiteralType) -> Filler:
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         text = value.value if isinstance(value, enum.Enum) else value
         if type(text) is not str or text not in values:
-            raise _Mismatch(expected, _got(value))
+            raise Mismatch(expected, got(value))
         target.scalar.primitive.string_value = text
 
     return fill
@@ -773,11 +769,11 @@ def _fill_union(lt: types_pb2.LiteralType) -> Filler:
         if order is None:
             order = by_kinds[kinds] = _ordered(variants, kinds)
         union = target.scalar.union
-        first_error: _Mismatch | None = None
+        first_error: Mismatch | None = None
         for variant in order:
             try:
                 variant.fill(value, union.value)
-            except _Mismatch as exc:
+            except Mismatch as exc:
                 union.value.Clear()
                 if first_error is None and variant.kind in kinds:
                     first_error = exc
@@ -786,7 +782,7 @@ def _fill_union(lt: types_pb2.LiteralType) -> Filler:
             return
         if first_error is not None and first_error.path:
             raise first_error
-        raise _Mismatch(expected, _got(value))
+        raise Mismatch(expected, got(value))
 
     return fill
 
@@ -828,7 +824,7 @@ def _normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:
 
         def norm_list(value: Any) -> Any:
             if not isinstance(value, (list, tuple)):
-                raise _Mismatch("list", _got(value))
+                raise Mismatch("list", got(value))
             return [_nested(item, v, f"[{i}]") for i, v in enumerate(value)] if item else value
 
         return norm_list
@@ -837,7 +833,7 @@ def _normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:
 
         def norm_map(value: Any) -> Any:
             if not isinstance(value, Mapping):
-                raise _Mismatch("dict", _got(value))
+                raise Mismatch("dict", got(value))
             return {k: _nested(item, v, f"[{k!r}]") for k, v in value.items()} if item else value
 
         return norm_map
@@ -848,7 +844,7 @@ def _normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:
         def norm_enum(value: Any) -> Any:
             text = value.value if isinstance(value, enum.Enum) else value
             if text not in values:
-                raise _Mismatch(expected, _got(value))
+                raise Mismatch(expected, got(value))
             return text
 
         return norm_enum
@@ -859,18 +855,18 @@ def _normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:
         def norm_union(value: Any) -> Any:
             kinds = _value_kinds(value)
             ordered = sorted(options, key=lambda o: kinds.index(o[0]) if o[0] in kinds else 99)
-            first_error: _Mismatch | None = None
+            first_error: Mismatch | None = None
             for kind, norm in ordered:
                 if norm is None:
                     return value
                 try:
                     return norm(value)
-                except _Mismatch as exc:
+                except Mismatch as exc:
                     if first_error is None and kind in kinds:
                         first_error = exc
             if first_error is not None and first_error.path:
                 raise first_error
-            raise _Mismatch(expected, _got(value))
+            raise Mismatch(expected, got(value))
 
         return norm_union
     return None
@@ -881,7 +877,7 @@ def _nested(norm: Normalizer | None, value: Any, where: str) -> Any:
         return value
     try:
         return norm(value)
-    except _Mismatch as exc:
+    except Mismatch as exc:
         exc.path.insert(0, where)
         raise
 
@@ -895,14 +891,14 @@ def _dataclass_normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normaliz
 
     def normalize(value: Any) -> Any:
         if not isinstance(value, Mapping):
-            raise _Mismatch(expected, _got(value))
+            raise Mismatch(expected, got(value))
         missing = [n for n in required if n not in value]
         if missing:
-            raise _Mismatch(expected, f"a dict without field(s) {', '.join(map(repr, missing))}")
+            raise Mismatch(expected, f"a dict without field(s) {', '.join(map(repr, missing))}")
         if closed:
             unknown = sorted(str(k) for k in value if k not in fields)
             if unknown:
-                raise _Mismatch(expected, f"a dict with unknown field(s) "
+                raise Mismatch(expected, f"a dict with unknown field(s) "
                                           f"{', '.join(map(repr, unknown))}")
         return {k: _nested(fields.get(k), v, f"[{k!r}]") for k, v in value.items()}
 
@@ -1011,7 +1007,7 @@ def _via_msgpack(lit: literals_pb2.Literal, check: Callable[[Any], Any], expecte
     """Values that propeller resolved out of a msgpack dataclass arrive as msgpack binaries."""
     found, value = _msgpack_literal(lit)
     if not found:
-        raise _Mismatch(expected, _literal_kind(lit))
+        raise Mismatch(expected, _literal_kind(lit))
     return check(value)
 
 
@@ -1059,13 +1055,13 @@ def _msgpack_datetime(value: Any) -> _dt.datetime:
             return _check_datetime(_dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
         except ValueError:
             pass
-    raise _Mismatch("datetime", _got(value))
+    raise Mismatch("datetime", got(value))
 
 
 def _msgpack_duration(value: Any) -> _dt.timedelta:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _dt.timedelta(seconds=value)  # mashumaro writes seconds
-    raise _Mismatch("timedelta", _got(value))
+    raise Mismatch("timedelta", got(value))
 
 
 def _dec_datetime(lit: literals_pb2.Literal) -> Any:
@@ -1125,15 +1121,15 @@ def _dec_dict(lit: literals_pb2.Literal) -> Any:
         value = msgpack_loads(lit.scalar.binary.value)
         if isinstance(value, dict):
             return value
-        raise _Mismatch("dict", f"msgpack {_got(value)}")
-    raise _Mismatch("dict", _literal_kind(lit))
+        raise Mismatch("dict", f"msgpack {got(value)}")
+    raise Mismatch("dict", _literal_kind(lit))
 
 
 def dict_of(lit: literals_pb2.Literal) -> dict[Any, Any] | None:
     """A generic or msgpack scalar's dict (how Flyte passes a field of a dataclass), else None."""
     try:
         value = _dec_dict(lit)
-    except _Mismatch:
+    except Mismatch:
         return None
     return typing.cast("dict[Any, Any]", value)
 
@@ -1151,7 +1147,7 @@ def _dec_struct(lt: types_pb2.LiteralType) -> Decoder:
 
 def _dec_binary(lit: literals_pb2.Literal) -> Any:
     if lit.scalar.WhichOneof("value") != "binary":
-        raise _Mismatch("binary", _literal_kind(lit))
+        raise Mismatch("binary", _literal_kind(lit))
     binary = lit.scalar.binary
     if binary.tag == MSGPACK:
         return msgpack_loads(binary.value)
@@ -1161,13 +1157,13 @@ def _dec_binary(lit: literals_pb2.Literal) -> Any:
 def _dec_collection(item: Decoder) -> Decoder:
     def decode(lit: literals_pb2.Literal) -> Any:
         if lit.WhichOneof("value") != "collection":
-            raise _Mismatch("list", _literal_kind(lit))
+            raise Mismatch("list", _literal_kind(lit))
         index = 0
         try:
             values = []
             for index, element in enumerate(lit.collection.literals):  # noqa: B007
                 values.append(item(element))
-        except _Mismatch as exc:
+        except Mismatch as exc:
             exc.path.insert(0, f"[{index}]")
             raise
         return values
@@ -1191,12 +1187,12 @@ def _dec_float_list(lit: literals_pb2.Literal) -> Any:
 def _dec_map(item: Decoder) -> Decoder:
     def decode(lit: literals_pb2.Literal) -> Any:
         if lit.WhichOneof("value") != "map":
-            raise _Mismatch("dict", _literal_kind(lit))
+            raise Mismatch("dict", _literal_kind(lit))
         values = {}
         for key, element in lit.map.literals.items():
             try:
                 values[key] = item(element)
-            except _Mismatch as exc:
+            except Mismatch as exc:
                 exc.path.insert(0, f"[{key!r}]")
                 raise
         return values
@@ -1210,7 +1206,7 @@ def _dec_enum(lt: types_pb2.LiteralType) -> Decoder:
 
     def check(value: Any) -> str:
         if type(value) is not str or value not in values:
-            raise _Mismatch(expected, _got(value))
+            raise Mismatch(expected, got(value))
         return value
 
     def decode(lit: literals_pb2.Literal) -> Any:
@@ -1248,16 +1244,16 @@ def _dec_union(lt: types_pb2.LiteralType) -> Decoder:
 
     def decode(lit: literals_pb2.Literal) -> Any:
         inner, order = candidates(lit)
-        first_error: _Mismatch | None = None
+        first_error: Mismatch | None = None
         for variant in order:
             try:
                 return variant.decode(inner)
-            except _Mismatch as exc:
+            except Mismatch as exc:
                 if first_error is None:
                     first_error = exc
         if first_error is not None and first_error.path:
             raise first_error
-        raise _Mismatch(expected, _literal_kind(inner))
+        raise Mismatch(expected, _literal_kind(inner))
 
     return decode
 
@@ -1403,7 +1399,7 @@ class InterfaceCodec:
                     lit = _load_offloaded(lit)
                 try:
                     values[name] = var.decode(lit)
-                except (_Mismatch, UnsupportedType) as exc:
+                except (Mismatch, UnsupportedType) as exc:
                     raise _convert_error(exc, var, "input") from None
             elif var.optional:
                 values[name] = None
@@ -1459,7 +1455,7 @@ class InterfaceCodec:
         if not outputs:
             if result is not None:
                 raise OutputMismatch(
-                    f"the template declares no outputs but the executor returned {_got(result)}"
+                    f"the template declares no outputs but the executor returned {got(result)}"
                 )
             return {}
         if len(outputs) == 1:
@@ -1502,7 +1498,7 @@ class InterfaceCodec:
                     for var, value in zip(self._outputs_by_index, result, strict=True)}
         raise OutputMismatch(
             f"the template declares outputs {', '.join(declared)}; the executor returned "
-            f"{_got(result)} instead of a dict keyed by output name",
+            f"{got(result)} instead of a dict keyed by output name",
             declared=declared,
         )
 
@@ -1518,7 +1514,7 @@ class InterfaceCodec:
                 lit = _load_offloaded(lit)
             try:
                 values[name] = var.decode(lit)
-            except (_Mismatch, UnsupportedType) as exc:
+            except (Mismatch, UnsupportedType) as exc:
                 raise _convert_error(exc, var, "output") from None
         return values
 
@@ -1527,14 +1523,14 @@ def _fill_variable(var: _Variable, value: Any, target: literals_pb2.Literal,
                    direction: str) -> None:
     try:
         var.fill(value, target)
-    except (_Mismatch, UnsupportedType) as exc:
+    except (Mismatch, UnsupportedType) as exc:
         raise _convert_error(exc, var, direction) from None
 
 
 def _convert_error(exc: Exception, var: _Variable, direction: str) -> Exception:
     if isinstance(exc, UnsupportedType):
         return UnsupportedType(exc.type_description, variable=var.name)
-    assert isinstance(exc, _Mismatch)
+    assert isinstance(exc, Mismatch)
     where = var.name + "".join(exc.path)
     return ValueTypeError(where, var.expected if not exc.path else exc.expected, exc.got,
                           direction=direction)
