@@ -486,3 +486,32 @@ def test_python_type_of_union_of_one() -> None:
     assert python_type_of(lt) is int
     assert typing.get_args(python_type_of(literal_type_of(Color | None))) == (
         Literal["red", "green"], type(None))
+
+
+def test_optional_packages_are_imported_only_to_convert_their_values() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        from flyteidl.core import types_pb2
+        from shimtask_core import make_template
+        from shimtask_core.files import File
+        from shimtask_core.literals import InterfaceCodec, LiteralType, struct_type
+        types = {"f": File, "d": LiteralType(structured_dataset_type={}),
+                 "s": LiteralType(schema=types_pb2.SchemaType()), "m": struct_type(msgpack=True)}
+        codec = InterfaceCodec(make_template("t", "t", inputs=types, outputs=types).interface)
+        assert len(codec.inputs) == 4
+        import tempfile, pathlib
+        from shimtask_core.context import ExecutionContext, using_context
+        folder = pathlib.Path(tempfile.mkdtemp())
+        (folder / "x.txt").write_text("local")
+        with using_context(ExecutionContext(raw_output_prefix=str(folder / "raw"))):
+            out = codec.outputs["f"].encode(str(folder / "x.txt"))  # local: no fsspec
+        assert codec.outputs["f"].decode(out).read_text() == "local"
+        print(sorted(m for m in ("pyarrow", "msgpack", "pandas", "fsspec") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
