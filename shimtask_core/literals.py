@@ -79,20 +79,21 @@ _Scalar = literals_pb2.Scalar
 _Primitive = literals_pb2.Primitive
 
 
-class Mismatch(Exception):
+class Mismatch(ValueTypeError):
     """A value that does not fit its type, raised deep inside a nested value.
 
-    The codec turns it into a :class:`~shimtask_core.errors.ValueTypeError` naming the
-    variable and the path (``xs[3]['a']``) at the top level; converters of other
-    modules (files, datasets) raise it too.
+    It is a ``ValueTypeError`` (a USER error) whose variable is ``value`` plus the
+    path inside it (``value[3]['a']``); :class:`InterfaceCodec` re-raises it as a
+    ``ValueTypeError`` naming the input or output. Converters of other modules
+    (files, datasets) raise it too.
     """
 
     def __init__(self, expected: str, got: str) -> None:
-        super().__init__(expected, got)
-        self.expected = expected
-        self.got = got
         self.path: list[str] = []
+        super().__init__("value", expected, got)
 
+    def __str__(self) -> str:
+        return f"value{''.join(self.path)}: expected {self.expected}, got {self.got}"
 
 
 def got(value: Any) -> str:

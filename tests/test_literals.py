@@ -515,3 +515,12 @@ def test_optional_packages_are_imported_only_to_convert_their_values() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_standalone_encoders_raise_user_errors() -> None:
+    from shimtask_core.errors import classify
+
+    with pytest.raises(ValueTypeError) as info:
+        encoder_for(literal_type_of(list[int]))([1, "x"])
+    assert str(info.value) == "value[1]: expected int, got str 'x'"
+    assert classify(info.value) == ("ValueTypeError", "USER", False)
