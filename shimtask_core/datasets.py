@@ -69,6 +69,8 @@ def _declared(lt: types_pb2.LiteralType) -> tuple[types_pb2.StructuredDatasetTyp
     if lt.WhichOneof("type") == "schema":
         columns = [(c.name, _schema_column_type(c.type)) for c in lt.schema.columns]
         return _SDT(format=PARQUET), columns  # flytekit does not copy schema columns
+    if lt.structured_dataset_type.format not in ("", PARQUET):
+        raise UnsupportedType(f"{describe(lt)} (only parquet datasets are supported)")
     sdt = _SDT()
     sdt.CopyFrom(lt.structured_dataset_type)
     sdt.format = PARQUET

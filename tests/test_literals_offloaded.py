@@ -320,3 +320,12 @@ def test_flytekit_s_sqlite3_task_interface_end_to_end(raw: Path) -> None:
         assert dataset.metadata.structured_dataset_type.format == "parquet"
         assert not dataset.metadata.structured_dataset_type.columns
         assert codec.decode_outputs(out)["results"].to_pylist() == [{"name": "alice", "age": 34}]
+
+
+def test_other_dataset_formats_are_unsupported() -> None:
+    from shimtask_core import UnsupportedType
+
+    csv = LiteralType(structured_dataset_type=types_pb2.StructuredDatasetType(format="csv"))
+    for build in (encoder_for, decoder_for):
+        with pytest.raises(UnsupportedType, match=r"structured dataset\(csv\)"):
+            build(csv)
