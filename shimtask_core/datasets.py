@@ -23,7 +23,6 @@ Inputs read the whole dataset, or only the declared columns when there are any.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
@@ -198,6 +197,8 @@ def _existing_dataset_uri(text: str, expected: str) -> str:
     target = storage.local_path(part)
     try:
         if target is not None:
+            import shutil
+
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(local, target)
         else:

@@ -13,8 +13,6 @@ for a directory); a remote URI is written as is, without copying.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from typing import IO, Any, Final
 
@@ -171,6 +169,8 @@ def _basename(uri: str) -> str:
 
 
 def _download_dir() -> str:
+    import tempfile  # not imported for executions that download nothing
+
     base = current_context().working_dir
     if base is None or not os.path.isdir(base):
         base = tempfile.gettempdir()
@@ -216,6 +216,8 @@ def upload(local: str, *, multi: bool) -> str:
     target = storage.local_path(uri)
     try:
         if target is not None:
+            import shutil  # only when a local output is copied
+
             if multi:
                 inside = os.path.commonpath([os.path.abspath(local), os.path.abspath(target)])
                 if inside == os.path.abspath(local):
