@@ -31,9 +31,12 @@ from .task import ExecutableTemplateShimTask, run_template
 from .template import custom_of, executor_type_of, make_template, parse_template, template_to_json
 
 if TYPE_CHECKING:
+    from .files import Directory, File
     from .sqltemplate import PARAMSTYLES, Paramstyle, compile_query, placeholder_names
 
-_LAZY = {  # names loaded on first use: SQL plugins need them, `shimtask execute` does not
+_LAZY = {  # names loaded on first use: some executors need them, `shimtask execute` does not
+    "Directory": "files",
+    "File": "files",
     "PARAMSTYLES": "sqltemplate",
     "Paramstyle": "sqltemplate",
     "compile_query": "sqltemplate",
@@ -61,6 +64,7 @@ __all__ = [
     "EXECUTOR_GROUP",
     "PARAMSTYLES",
     "PLUGIN_GROUP",
+    "Directory",
     "EntryPointRecord",
     "ExecutableTemplateShimTask",
     "ExecutionContext",
@@ -69,6 +73,7 @@ __all__ = [
     "ExecutorFailed",
     "ExecutorNotFound",
     "ExecutorRegistry",
+    "File",
     "MissingInput",
     "OutputMismatch",
     "Paramstyle",
