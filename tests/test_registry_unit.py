@@ -21,7 +21,6 @@ from shimtask_core import (
     VersionMismatch,
     make_template,
 )
-from shimtask_core import registry as registry_mod
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -221,7 +220,7 @@ def test_doctor_falls_back_in_process_when_the_worker_cannot_start(
 ) -> None:
     plugin("fine")
     plugin("syntax", source="def (:\n")
-    monkeypatch.setattr(registry_mod.sys, "executable", "/bin/false")
+    monkeypatch.setattr(sys, "executable", "/bin/false")
     with pytest.warns(RuntimeWarning, match="could not start"):
         reports = _registry(site).doctor()
     assert [(r.name, r.status) for r in reports] == [("fine", "ok"), ("syntax", "broken")]
