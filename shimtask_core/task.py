@@ -80,12 +80,14 @@ class ExecutableTemplateShimTask:
         """Send everything to the executor, through the hook so wrapper plugins see it."""
         executor = self._executor
         tt = self._task_template
-
-        def run_executor(tt: TaskTemplate, inputs: dict[str, Any]) -> Any:
-            return executor.execute_from_model(tt, **inputs)
-
         hook = self._registry.plugin_manager.hook.execute_from_model
         try:
+            if not hook.get_hookimpls():  # no hook plugin installed: nothing to wrap
+                return executor.execute_from_model(tt, **kwargs)
+
+            def run_executor(tt: TaskTemplate, inputs: dict[str, Any]) -> Any:
+                return executor.execute_from_model(tt, **inputs)
+
             return hook.call_extra([run_executor], {"tt": tt, "inputs": kwargs})
         except ShimTaskError:
             raise
