@@ -247,7 +247,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _render(name: str, value: Any) -> str:
     """Human output: records as an aligned table, anything else as JSON."""
     if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
-        columns = sorted({k for row in value for k in row})  # generic records have no order
+        columns = list(dict.fromkeys(k for row in value for k in row))
         cells = [[json.dumps(row.get(c)) if not isinstance(row.get(c), str) else row[c]
                   for c in columns] for row in value]
         widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]

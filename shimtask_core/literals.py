@@ -1091,9 +1091,10 @@ def struct_to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
 
     protobuf Structs store every number as a double; templates and generic
     values written from Python had ints, so giving them back as ints is the
-    faithful reading.
+    faithful reading. Keys come out sorted: a Struct is a protobuf map, whose order
+    varies from process to process, and output should not.
     """
-    return {key: _json_value(value) for key, value in struct.fields.items()}
+    return {key: _json_value(value) for key, value in sorted(struct.fields.items())}
 
 
 def _json_value(value: struct_pb2.Value) -> Any:
