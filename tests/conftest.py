@@ -51,6 +51,15 @@ class Raiser(ShimTaskExecutor):
         raise ValueError("boom from the executor: " + inputs.get("why", "no reason"))
 
 
+class TryAgain(Exception):
+    recoverable = True  # Flyte may retry this one
+
+
+class Flaky(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        raise TryAgain("the warehouse is busy")
+
+
 class WrongType(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
         return custom_of(tt)["value"]
@@ -121,6 +130,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 "stats": "shimtask_test_good:Stats",
                 "positional": "shimtask_test_good:Positional",
                 "raiser": "shimtask_test_good:Raiser",
+                "flaky": "shimtask_test_good:Flaky",
                 "wrongtype": "shimtask_test_good:WrongType",
                 "notanexecutor": "shimtask_test_good:NotAnExecutor",
                 "missingattr": "shimtask_test_good:DoesNotExist",

@@ -167,16 +167,21 @@ class PluginVenv:
         return self.run([self.python, "-c", textwrap.dedent(code)], env=env)
 
 
-def repo_plugin_wheel(out_dir: Path, plugin_dir: str) -> Path:
-    """Build the wheel of one of this repository's own plugins (``plugins/<dist>``)."""
+def wheel_from_source(out_dir: Path, source: Path, dist: str) -> Path:
+    """Build the wheel of a source tree that has its own pyproject.toml."""
     out_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "-q", "-w", str(out_dir), str(REPO / "plugins" / plugin_dir)],
+         "-q", "-w", str(out_dir), str(source)],
         check=True, capture_output=True, text=True,
     )
-    normalized = plugin_dir.replace("-", "_")
+    normalized = dist.replace("-", "_")
     return max(out_dir.glob(f"{normalized}-*.whl"), key=lambda p: p.stat().st_mtime)
+
+
+def repo_plugin_wheel(out_dir: Path, plugin_dir: str) -> Path:
+    """Build the wheel of one of this repository's own plugins (``plugins/<dist>``)."""
+    return wheel_from_source(out_dir, REPO / "plugins" / plugin_dir, plugin_dir)
 
 
 def site_packages_of_current() -> str:

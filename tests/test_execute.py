@@ -121,6 +121,17 @@ def test_user_faults_write_error_pb_and_no_outputs(
     assert error.kind == errors_pb2.ContainerError.NON_RECOVERABLE
 
 
+def test_an_executor_exception_marked_recoverable_is_retryable(
+    venv: PluginVenv, write_task: WriteTask, fresh_dir: Path
+) -> None:
+    template, inputs = write_task("flaky", "flaky", outputs={"o0": int})
+    assert _execute(venv, template, inputs, fresh_dir).returncode == 1
+    error = _error(fresh_dir)
+    assert (error.code, error.origin, error.kind) == (
+        "ExecutorFailed", execution_pb2.ExecutionError.USER, errors_pb2.ContainerError.RECOVERABLE)
+    assert "TryAgain: the warehouse is busy" in error.message
+
+
 def test_exit_zero_switch_matches_flytekit(
     venv: PluginVenv, write_task: WriteTask, fresh_dir: Path
 ) -> None:
