@@ -262,7 +262,8 @@ def literal_type_of(py_type: Any) -> types_pb2.LiteralType:
         return _union_literal_type(args)
     if origin is typing.Annotated:
         return literal_type_of(args[0])
-    if isinstance(py_type, type):
+    # (On Python 3.10, isinstance(set[int], type) is true but issubclass rejects it.)
+    if isinstance(py_type, type) and not isinstance(py_type, types.GenericAlias):
         if issubclass(py_type, enum.Enum):
             values = [member.value for member in py_type]
             if not values or not all(isinstance(v, str) for v in values):

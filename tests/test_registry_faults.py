@@ -348,7 +348,7 @@ def test_constructor_policy_overrides_the_environment(faults: PluginVenv) -> Non
     """, SHIMTASK_DENY="echo")
     assert lines[0] == "Echo"
     # Each argument replaces its own variable: SHIMTASK_DENY still denies echo here.
-    assert lines[1] == str(sorted(["stats", "positional", "raiser", "wrongtype",
+    assert lines[1] == str(sorted(["stats", "positional", "raiser", "flaky", "wrongtype",
                                    "notanexecutor", "missingattr"]))
 
 

@@ -42,6 +42,8 @@ def db() -> Iterator[sqlite3.Connection]:
 
 def run(con: sqlite3.Connection, template: str, paramstyle: str, **inputs: Any) -> list[Any]:
     sql, params = compile_query(template, inputs, paramstyle)
+    if paramstyle == "numeric":  # sqlite3 binds :1 by name (a sequence is deprecated in 3.12)
+        params = {str(i): value for i, value in enumerate(params, 1)}
     return con.execute(sql, params).fetchall()
 
 
