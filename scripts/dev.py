@@ -2,7 +2,8 @@
 """Set up and run shimtask from a fresh clone, with nothing but Python 3.10+ and pip.
 
     python3 scripts/dev.py demo    # set up .venv, build the example database, run the demo
-    python3 scripts/dev.py test    # set up everything the tests need, then lint, type, docs, tests
+    python3 scripts/dev.py test    # set up everything the tests need, then lint, type, docs,
+                                   # tests (and tox on Python 3.10 and 3.13 where installed)
     python3 scripts/dev.py bench   # benchmarks side by side with flytekit
 
 Set-up is idempotent: a second run reuses the virtual environments.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 FLYTEKIT_VENV = REPO / ".venv-flytekit"
 FLYTEKIT_PIN = "flytekit==1.16.31"
+EXTRA_PYTHONS = ("3.10", "3.13")  # besides the one running this script
 PLUGINS = sorted(p for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").exists())
 
 
@@ -106,11 +109,39 @@ def test(args: argparse.Namespace) -> int:
         say("pytest collected no tests: that is a failure of the test set-up")
     if status != 0:
         failures.append(f"pytest (exit {status})")
+    if not args.one_python:
+        failures += other_pythons(env)
     if failures:
         say(f"FAILED: {', '.join(failures)}")
         return 1
     say("all checks passed")
     return 0
+
+
+def find_python(version: str) -> Path | None:
+    """An interpreter for ``version`` on PATH, or installed by pyenv."""
+    found = shutil.which(f"python{version}")
+    if found:
+        return Path(found)
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
+    return candidates[-1] if candidates else None
+
+
+def other_pythons(env: dict[str, str]) -> list[str]:
+    """The suite on the oldest and newest supported Pythons too, through tox, where present."""
+    found = {v: find_python(v) for v in EXTRA_PYTHONS}
+    present = {v: p for v, p in found.items() if p is not None}
+    for version in sorted(set(found) - set(present)):
+        say(f"python{version} not found: its tox environment is skipped")
+    if not present:
+        return []
+    tox_env = dict(env)
+    tox_env["PATH"] = os.pathsep.join([*(str(p.parent) for p in present.values()),
+                                       tox_env.get("PATH", "")])
+    envs = ",".join(f"py{v.replace('.', '')}" for v in present)
+    status = run(bin_of(VENV, "tox"), "-e", envs, "--", "-q", env=tox_env, check=False)
+    return [f"tox {envs} (exit {status})"] if status else []
 
 
 def bench(_: argparse.Namespace) -> int:
@@ -130,6 +161,8 @@ def main() -> int:
     tests = commands.add_parser("test", help="lint, type-check, build docs, run all tests")
     tests.add_argument("--no-flytekit", action="store_true",
                        help="skip creating the flytekit environment (interop tests skip)")
+    tests.add_argument("--one-python", action="store_true",
+                       help=f"skip the tox runs on Python {' and '.join(EXTRA_PYTHONS)}")
     tests.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     commands.add_parser("bench", help="benchmarks against flytekit")
     args = parser.parse_args()
