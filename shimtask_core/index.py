@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import sys
-import threading
 import time
 import zlib
 from collections.abc import Collection, Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, final
 
 from .discovery import EntryPointRecord, files_key, path_key, scan_path
+from .storage import write_local_atomic
 
 INDEX_FORMAT = 1
 NO_INDEX_ENV = "SHIMTASK_NO_INDEX"
@@ -254,17 +254,8 @@ def _racy(key: list[tuple[str, int]]) -> bool:
 def _write_atomic(target: str, payload: bytes) -> str | None:
     """Write ``payload`` to ``target`` atomically; returns the error message, or None."""
     directory = os.path.dirname(target)
-    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, target)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        write_local_atomic(target, payload, mode=0o644, dir_mode=0o700)
     except OSError as exc:
         return f"cannot write the index in {directory}: {exc.strerror or exc}"
     _prune(directory, keep=target)

@@ -66,7 +66,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     path = local_path(uri)
     try:
         if path is not None:
-            _write_local_atomic(path, data)
+            write_local_atomic(path, data)
             return
         fs, remote = _filesystem(uri)
         parent = remote.rsplit("/", 1)[0]
@@ -79,13 +79,18 @@ def write_bytes(uri: str, data: bytes) -> None:
         raise StorageError(uri, "write", exc) from exc
 
 
-def _write_local_atomic(path: str, data: bytes) -> None:
+def write_local_atomic(path: str, data: bytes, *, mode: int = 0o666,
+                       dir_mode: int = 0o777) -> None:
+    """Write a local file atomically; raises OSError.
+
+    A unique temporary name beside the target, then one rename: readers see the
+    old file or the whole new one. (tempfile.mkstemp would do; importing it costs
+    ~7 ms.)
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # A unique temporary name beside the target, then one rename: readers see the old
-    # file or the whole new one. (tempfile.mkstemp would do; importing it costs ~7 ms.)
+    os.makedirs(directory, mode=dir_mode, exist_ok=True)
     tmp = os.path.join(directory, f".shimtask-{os.getpid()}-{os.urandom(6).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
