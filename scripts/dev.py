@@ -119,13 +119,21 @@ def test(args: argparse.Namespace) -> int:
 
 
 def find_python(version: str) -> Path | None:
-    """An interpreter for ``version`` on PATH, or installed by pyenv."""
-    found = shutil.which(f"python{version}")
-    if found:
-        return Path(found)
+    """A working interpreter for ``version``: installed by pyenv, or on PATH.
+
+    pyenv's shims are on PATH for every version but run only the selected ones,
+    so a candidate counts only if it actually starts.
+    """
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
-    return candidates[-1] if candidates else None
+    candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))[::-1]
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        probe = subprocess.run([str(candidate), "-c", "import venv"], capture_output=True)
+        if probe.returncode == 0:
+            return candidate
+    return None
 
 
 def other_pythons(env: dict[str, str]) -> list[str]:
