@@ -250,12 +250,7 @@ def _render(name: str, value: Any) -> str:
         columns = list(dict.fromkeys(k for row in value for k in row))
         cells = [[json.dumps(row.get(c)) if not isinstance(row.get(c), str) else row[c]
                   for c in columns] for row in value]
-        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-        lines = [f"{name}: {len(value)} row(s)",
-                 "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
-                 "  ".join("-" * w for w in widths)]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-        return "\n".join(line.rstrip() for line in lines)
+        return f"{name}: {len(value)} row(s)\n{_table(columns, cells, rule=True)}"
     return f"{name}: {json.dumps(value)}"
 
 
@@ -361,10 +356,14 @@ def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool = False) -> str:
+    """Left-aligned columns; ``rule`` puts a line of dashes under the header."""
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+    lines = [header, *rows]
+    if rule:
+        lines.insert(1, ["-" * w for w in widths])
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-                     for row in (header, *rows))
+                     for row in lines)
 
 
 _HANDLERS = {"execute": _cmd_execute, "run": _cmd_run, "plugins": _cmd_plugins}
