@@ -25,7 +25,7 @@ import re
 import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import final
+from typing import Any, final
 
 EXECUTOR_GROUP = "shimtask.executors"
 PLUGIN_GROUP = "shimtask.plugins"
@@ -60,6 +60,20 @@ class EntryPointRecord:
     @property
     def attr(self) -> str:
         return self.value.partition(":")[2].strip()
+
+    def to_row(self) -> list[object]:
+        """A compact JSON-able form (the index file and the doctor's worker use it)."""
+        return [self.name, self.value, self.group, self.dist, self.version,
+                list(self.requires_api) if self.requires_api else None,
+                list(self.task_type_versions) if self.task_type_versions is not None else None]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> EntryPointRecord:
+        """The inverse of :meth:`to_row`; raises on a malformed row."""
+        name, value, group, dist, version, api, versions = row
+        return cls(str(name), str(value), str(group), str(dist), str(version),
+                   (int(api[0]), int(api[1])) if api else None,
+                   tuple(int(v) for v in versions) if versions is not None else None)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -244,14 +258,8 @@ def path_key(path: Sequence[str] | None = None) -> list[tuple[str, int]]:
     ``.dist-info`` directory, which changes the modification time of the
     directory it lands in. A missing entry has mtime -1.
     """
-    state = []
-    for entry in sys.path if path is None else path:
-        absolute = os.path.abspath(entry or os.curdir)
-        try:
-            state.append((absolute, os.stat(absolute).st_mtime_ns))
-        except OSError:
-            state.append((absolute, -1))
-    return state
+    entries = sys.path if path is None else path
+    return files_key(os.path.abspath(entry or os.curdir) for entry in entries)
 
 
 def files_key(files: Iterable[str]) -> list[tuple[str, int]]:

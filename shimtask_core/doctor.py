@@ -50,19 +50,6 @@ def check_entry(record: EntryPointRecord, executor_group: str) -> dict[str, Any]
     return result
 
 
-def _record_to_json(record: EntryPointRecord) -> list[Any]:
-    return [record.name, record.value, record.group, record.dist, record.version,
-            list(record.requires_api) if record.requires_api else None,
-            list(record.task_type_versions) if record.task_type_versions is not None else None]
-
-
-def _record_from_json(row: list[Any]) -> EntryPointRecord:
-    name, value, group, dist, version, api, versions = row
-    return EntryPointRecord(name, value, group, dist, version,
-                            (api[0], api[1]) if api else None,
-                            tuple(versions) if versions is not None else None)
-
-
 # The worker keeps its own stdout for the protocol and points fd 1 at stderr, so that
 # a plugin printing at import cannot corrupt the report.
 _WORKER_CODE = """\
@@ -83,7 +70,7 @@ def _doctor_worker(job: dict[str, Any], out: IO[str]) -> None:
     for index, row in job["entries"]:
         out.write(f'{{"start": {int(index)}}}\n')
         out.flush()
-        result = check_entry(_record_from_json(row), job["executor_group"])
+        result = check_entry(EntryPointRecord.from_row(row), job["executor_group"])
         out.write(json.dumps({"result": index, **result}) + "\n")
         out.flush()
     out.write('{"done": true}\n')
@@ -129,7 +116,7 @@ def _run_worker(
     job = {
         "sys_path": sys.path,
         "executor_group": executor_group,
-        "entries": [[i, _record_to_json(records[i])] for i in pending],
+        "entries": [[i, records[i].to_row()] for i in pending],
     }
     lines: queue.Queue[str | None] = queue.Queue()
     with tempfile.TemporaryFile() as stderr:

@@ -194,14 +194,7 @@ def _decode(
     watched = [(str(f), int(m)) for f, m in data["watched"]]
     if files_key(f for f, _ in watched) != watched:
         return None, "an .egg-info entry_points.txt changed"
-    records = []
-    for row in data["records"]:
-        name, value, group, dist, version, api, versions = row
-        records.append(EntryPointRecord(
-            str(name), str(value), str(group), str(dist), str(version),
-            (int(api[0]), int(api[1])) if api else None,
-            tuple(int(v) for v in versions) if versions is not None else None,
-        ))
+    records = [EntryPointRecord.from_row(row) for row in data["records"]]
     return (records, watched), None
 
 
@@ -230,12 +223,7 @@ def _build(
         "groups": sorted(groups),
         "path": [list(item) for item in key],
         "watched": [list(item) for item in watched],
-        "records": [
-            [r.name, r.value, r.group, r.dist, r.version,
-             list(r.requires_api) if r.requires_api else None,
-             list(r.task_type_versions) if r.task_type_versions is not None else None]
-            for r in records
-        ],
+        "records": [r.to_row() for r in records],
     }
     error = _write_atomic(target, json.dumps(data, separators=(",", ":")).encode("utf-8"))
     if error is not None:
