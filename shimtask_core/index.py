@@ -118,36 +118,30 @@ def load(
     """The entry points of ``groups`` on ``path`` (default ``sys.path``), from the index
     when it is up to date, else by scanning (and then writing the index)."""
     start = time.perf_counter()
-    entries = list(sys.path if path is None else path)
-    if enabled is None:
-        enabled = index_enabled()
+    state = _lookup(list(sys.path if path is None else path), groups,
+                    index_enabled() if enabled is None else enabled, rebuild, directory)
+    state.elapsed = time.perf_counter() - start
+    return state
+
+
+def _lookup(entries: list[str], groups: Collection[str], enabled: bool, rebuild: bool,
+            directory: str | None) -> IndexState:
     key = path_key(entries)
     if not enabled:
-        state = IndexState(None, "disabled", scan_path(entries, groups), key)
-        state.elapsed = time.perf_counter() - start
-        return state
+        return IndexState(None, "disabled", scan_path(entries, groups), key)
     try:
         target = index_file(key, groups, directory)
     except (OSError, RuntimeError) as exc:  # no home directory, say
-        state = IndexState(None, "bypassed", scan_path(entries, groups), key,
-                           reason=f"no cache directory: {exc}")
-        state.elapsed = time.perf_counter() - start
-        return state
-    status = "built"
-    reason = None
-    if not rebuild:
-        cached, why = _read(target, key, groups)
-        if cached is not None:
-            state = IndexState(target, "fresh", cached[0], key, cached[1])
-            state.elapsed = time.perf_counter() - start
-            return state
-        if why is not None:
-            status, reason = "rebuilt", why
-    else:
-        status, reason = "rebuilt", "rebuild requested"
-    state = _build(target, entries, key, groups, status, reason)
-    state.elapsed = time.perf_counter() - start
-    return state
+        return IndexState(None, "bypassed", scan_path(entries, groups), key,
+                          reason=f"no cache directory: {exc}")
+    if rebuild:
+        return _build(target, entries, key, groups, "rebuilt", "rebuild requested")
+    cached, why = _read(target, key, groups)
+    if cached is not None:
+        return IndexState(target, "fresh", cached[0], key, cached[1])
+    if why is not None:
+        return _build(target, entries, key, groups, "rebuilt", why)
+    return _build(target, entries, key, groups, "built", None)
 
 
 # --- reading --------------------------------------------------------------------------

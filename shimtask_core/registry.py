@@ -218,6 +218,14 @@ def _check_declared(record: EntryPointRecord, tt: TaskTemplate | None) -> None:
         _check_task_type_version(record, record.task_type_versions, tt, "metadata")
 
 
+def _check_class(record: EntryPointRecord, cls: type[Any], tt: TaskTemplate | None) -> None:
+    """The checks the executor class itself declares (``requires_api``, and
+    ``task_type_versions`` when there is a template)."""
+    _check_api(record, class_requires_api(record, cls), "class")
+    if tt is not None:
+        _check_task_type_version(record, class_task_type_versions(record, cls), tt, "class")
+
+
 def _validate(record: EntryPointRecord, obj: Any) -> type[ShimTaskExecutor[Any]]:
     """The entry point's object as an executor class, with well-formed declarations."""
     if not (isinstance(obj, type) and issubclass(obj, ShimTaskExecutor)):
@@ -410,10 +418,7 @@ class ExecutorRegistry:
         else:
             _check_declared(hit[1], template)
         cls, record = hit
-        _check_api(record, class_requires_api(record, cls), "class")
-        if template is not None:
-            _check_task_type_version(record, class_task_type_versions(record, cls), template,
-                                     "class")
+        _check_class(record, cls, template)
         return cls
 
     def check_versions(
@@ -425,10 +430,7 @@ class ExecutorRegistry:
         label = name or (executor_type_of(tt) if tt is not None else executor_cls.__qualname__)
         record = EntryPointRecord(label, f"{executor_cls.__module__}:{executor_cls.__qualname__}",
                                   self.group, "", "")
-        _check_api(record, class_requires_api(record, executor_cls), "class")
-        if tt is not None:
-            _check_task_type_version(record, class_task_type_versions(record, executor_cls), tt,
-                                     "class")
+        _check_class(record, executor_cls, tt)
 
     def _name_lock(self, name: str) -> threading.RLock:
         lock = self._name_locks.get(name)
