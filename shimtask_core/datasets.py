@@ -193,19 +193,7 @@ def _existing_dataset_uri(text: str, expected: str) -> str:
     if os.path.isdir(local):
         return upload(local, multi=True)
     uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
-    part = storage.join(uri, PART_NAME)
-    target = storage.local_path(part)
-    try:
-        if target is not None:
-            import shutil
-
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.copyfile(local, target)
-        else:
-            fs, remote = storage._filesystem(part)
-            fs.put_file(local, remote)
-    except Exception as exc:
-        raise StorageError(part, "upload", exc) from exc
+    storage.put_file(local, storage.join(uri, PART_NAME))
     return uri
 
 

@@ -213,25 +213,21 @@ def upload(local: str, *, multi: bool) -> str:
     prefix = current_context().raw_output_prefix
     folder = storage.join(prefix, uuid.uuid4().hex)
     uri = folder if multi else storage.join(folder, os.path.basename(local.rstrip("/")))
+    if not multi:
+        storage.put_file(local, uri)
+        return uri
     target = storage.local_path(uri)
     try:
         if target is not None:
             import shutil  # only when a local output is copied
 
-            if multi:
-                inside = os.path.commonpath([os.path.abspath(local), os.path.abspath(target)])
-                if inside == os.path.abspath(local):
-                    raise StorageError(uri, "upload", f"the raw output prefix is inside the "
-                                                      f"directory {local!r} being uploaded")
-                shutil.copytree(local, target)
-            else:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copyfile(local, target)
+            inside = os.path.commonpath([os.path.abspath(local), os.path.abspath(target)])
+            if inside == os.path.abspath(local):
+                raise StorageError(uri, "upload", f"the raw output prefix is inside the "
+                                                  f"directory {local!r} being uploaded")
+            shutil.copytree(local, target)
             return uri
         fs, remote = storage._filesystem(uri)
-        if not multi:
-            fs.put_file(local, remote)
-            return uri
         for folder_path, _, names in os.walk(local):
             for name in names:
                 path = os.path.join(folder_path, name)

@@ -101,6 +101,24 @@ def write_local_atomic(path: str, data: bytes, *, mode: int = 0o666,
         raise
 
 
+def put_file(local: str, uri: str) -> None:
+    """Copy the local file ``local`` to ``uri`` (a copy locally, one put remotely)."""
+    target = local_path(uri)
+    try:
+        if target is not None:
+            import shutil  # only when a local file is copied
+
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+            shutil.copyfile(local, target)
+            return
+        fs, remote = _filesystem(uri)
+        fs.put_file(local, remote)
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(uri, "upload", exc) from exc
+
+
 def exists(uri: str) -> bool:
     path = local_path(uri)
     if path is not None:
