@@ -29,6 +29,11 @@ quotes and comments are known):
   ``ORDER BY`` / ``GROUP BY`` / ``PARTITION BY`` (a bound value there would sort
   or group by a constant, silently), or next to a ``.`` as in ``schema.{{ ... }}``.
 * **a comment** (``-- ...`` or ``/* ... */``): left as it is; never substituted.
+* **an IN list**: a collection (list or tuple) value in ``IN ({{ .inputs.ids }})``
+  (quoted or not, alone or beside other items) becomes one parameter per element,
+  ``IN (:ids_0, :ids_1, :ids_2)``, since one bound list compares as one value and
+  silently matches nothing. An empty collection is an error: SQL has no empty IN
+  list. Elsewhere a collection is bound as one value (a PostgreSQL array, say).
 
 Placeholders are found with the pattern flytekit uses (``SQLTask._INPUT_REGEX``).
 A name that is not among the inputs is an error naming it and the inputs. Inputs
@@ -46,7 +51,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, overload
 
-from .errors import TemplateError, UsageError
+from .errors import TemplateError, UsageError, ValueTypeError
 
 __all__ = ["PARAMSTYLES", "Paramstyle", "compile_query", "placeholder_names"]
 
@@ -89,6 +94,7 @@ _BY_BEFORE: Final = re.compile(r"\b(order|group|partition)\s+by\s*$", re.IGNOREC
 _DOT_BEFORE: Final = re.compile(r"[\w\"`\]]\.\s*$")
 _DOT_AFTER: Final = re.compile(r"\s*\.\s*[A-Za-z_\"`\[]")
 _SUBQUERY: Final = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
+_IN_BEFORE: Final = re.compile(r"\bin\s*$", re.IGNORECASE)  # right before an IN list's "("
 _LOOKBEHIND: Final = 64
 
 
@@ -179,7 +185,7 @@ class _Compiler:
         for match in _PLACEHOLDER.finditer(self.template, start, end):
             self.plain_code(pos, match.start())
             self.check_value_position(match)
-            self.sql.append(self.param(match.group(2)))
+            self.sql.append(self.param(match.group(2), in_list=self.in_list()))
             pos = match.end()
         self.plain_code(pos, end)
 
@@ -198,6 +204,15 @@ class _Compiler:
             elif char == ")" and self.open_parens:
                 self.open_parens.pop()
         self.text(text)
+
+    def in_list(self) -> bool:
+        """Whether the innermost open parenthesis is an ``IN (...)`` list of values."""
+        if not self.open_parens:
+            return False
+        paren = self.open_parens[-1]
+        before = self.template[max(0, paren - _LOOKBEHIND):paren]
+        return (_IN_BEFORE.search(before) is not None
+                and _SUBQUERY.match(self.template, paren + 1) is None)
 
     def check_value_position(self, match: re.Match[str]) -> None:
         """Refuse placeholders that stand where SQL wants a name, not a value."""
@@ -235,6 +250,9 @@ class _Compiler:
                 f"{self.template[start - 1]}{text}: write the placeholder in a plain "
                 f"'...' literal"
             )
+        if len(matches) == 1 and matches[0].group(0) == body:  # '{{ .inputs.x }}': x itself
+            self.sql.append(self.param(matches[0].group(2), in_list=self.in_list()))
+            return
         pieces: list[str] = []
         pos = 0
         for match in matches:
@@ -255,11 +273,28 @@ class _Compiler:
         literal = f"'{body}'"
         return literal.replace("%", "%%") if self.escape_percent else literal
 
-    def param(self, name: str) -> str:
+    def param(self, name: str, *, in_list: bool = False) -> str:
         if name not in self.inputs:
             self.unknown.append(name)
             return ""
         value = self.inputs[name]
+        if in_list and isinstance(value, (list, tuple)):
+            return self.expand(name, value)
+        return self.bind(name, value)
+
+    def expand(self, name: str, values: list[Any] | tuple[Any, ...]) -> str:
+        """One parameter per element of a collection used in ``IN (...)``."""
+        if not values:
+            raise ValueTypeError(
+                name, "a non-empty collection (it is used in IN (...), and SQL has no empty "
+                "IN list; guard the query or leave the condition out for no values)",
+                f"an empty {type(values).__name__}", direction="input")
+        prefix = f"{name}_"
+        while any(f"{prefix}{i}" in self.inputs for i in range(len(values))):
+            prefix += "_"  # never shadow a real input named like an element
+        return ", ".join(self.bind(f"{prefix}{i}", value) for i, value in enumerate(values))
+
+    def bind(self, name: str, value: Any) -> str:
         style = self.paramstyle
         if style == "named":
             self.named[name] = value

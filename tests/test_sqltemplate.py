@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shimtask_core.errors import TemplateError, UsageError
+from shimtask_core.errors import TemplateError, UsageError, ValueTypeError
 from shimtask_core.sqltemplate import PARAMSTYLES, compile_query, placeholder_names
 
 INJECTIONS = [
@@ -175,6 +175,95 @@ def test_any_text_round_trips_exactly(value: str, prefix: str, suffix: str) -> N
             assert rows == [(prefix + value + suffix,)]
     finally:
         con.close()
+
+
+# --- a collection in IN (...) is one parameter per element ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("paramstyle", "sql", "params"),
+    [
+        ("named", "where age in (:ids_0, :ids_1, :ids_2) and name = :n",
+         {"ids_0": 34, "ids_1": 41, "ids_2": 99, "n": "carol"}),
+        ("pyformat", "where age in (%(ids_0)s, %(ids_1)s, %(ids_2)s) and name = %(n)s",
+         {"ids_0": 34, "ids_1": 41, "ids_2": 99, "n": "carol"}),
+        ("qmark", "where age in (?, ?, ?) and name = ?", [34, 41, 99, "carol"]),
+        ("numeric", "where age in (:1, :2, :3) and name = :4", [34, 41, 99, "carol"]),
+        ("format", "where age in (%s, %s, %s) and name = %s", [34, 41, 99, "carol"]),
+    ],
+)
+def test_in_list_expands_in_every_paramstyle(
+    paramstyle: str, sql: str, params: dict[str, Any] | list[Any]
+) -> None:
+    template = "where age in ({{ .inputs.ids }}) and name = '{{ .inputs.n }}'"
+    assert compile_query(template, {"ids": [34, 41, 99], "n": "carol"}, paramstyle) == (
+        sql, params)
+
+
+@pytest.mark.parametrize("paramstyle", ["named", "qmark", "numeric"])
+def test_in_list_finds_the_rows_in_sqlite(db: sqlite3.Connection, paramstyle: str) -> None:
+    assert run(db, "select name from users where age in ({{ .inputs.ids }}) order by name",
+               paramstyle, ids=[34, 41, 99]) == [("alice",), ("carol",)]
+    # quoted (the quotes belong to the placeholder), NOT IN, a tuple, beside fixed items
+    assert run(db, "select name from users where name NOT IN ('{{ .inputs.names }}', 'bob')",
+               paramstyle, names=("alice",)) == [("carol",)]
+    assert run(db, "select name from users where age in (27, {{ .inputs.ids }}) and "
+               "name not in ({{ .inputs.names }}) order by name", paramstyle, ids=[34, 41],
+               names=["carol"]) == [("alice",), ("bob",)]
+
+
+@pytest.mark.parametrize("paramstyle", ["named", "qmark", "numeric"])
+def test_in_list_elements_stay_values(db: sqlite3.Connection, paramstyle: str) -> None:
+    attack = ["x') OR ('1'='1", "alice' --"]
+    assert run(db, "select name from users where name in ({{ .inputs.names }})", paramstyle,
+               names=attack) == []
+    assert run(db, "select count(*) from users where name in ({{ .inputs.names }})", paramstyle,
+               names=["bob", *attack]) == [(1,)]
+
+
+def test_in_list_used_twice_binds_each_element_once_for_named_styles() -> None:
+    template = "where a in ({{ .inputs.ids }}) or b in ({{ .inputs.ids }})"
+    assert compile_query(template, {"ids": [1, 2]}, "numeric") == (
+        "where a in (:1, :2) or b in (:1, :2)", [1, 2])
+    assert compile_query(template, {"ids": [1, 2]}, "named") == (
+        "where a in (:ids_0, :ids_1) or b in (:ids_0, :ids_1)", {"ids_0": 1, "ids_1": 2})
+
+
+def test_in_list_names_never_shadow_another_input() -> None:
+    sql, params = compile_query("where a in ({{ .inputs.ids }}) and b = {{ .inputs.ids_0 }}",
+                                {"ids": [1, 2], "ids_0": "other"}, "named")
+    assert sql == "where a in (:ids__0, :ids__1) and b = :ids_0"
+    assert params == {"ids__0": 1, "ids__1": 2, "ids_0": "other"}
+
+
+def test_collection_outside_an_in_list_is_one_value() -> None:
+    # a PostgreSQL array parameter, say: = ANY(...) or a bare comparison
+    assert compile_query("where a = any({{ .inputs.ids }})", {"ids": [1, 2]}, "named") == (
+        "where a = any(:ids)", {"ids": [1, 2]})
+    assert compile_query("select json_array_length('{{ .inputs.xs }}')", {"xs": [1]},
+                         "qmark") == ("select json_array_length(?)", [[1]])
+    # inside IN (...) but in a subquery, or a string with more than the placeholder
+    assert compile_query("where a in (select x from t where y = {{ .inputs.v }})",
+                         {"v": [1]}, "qmark") == (
+        "where a in (select x from t where y = ?)", [[1]])
+    assert compile_query("where a in ('x{{ .inputs.v }}')", {"v": [1]}, "qmark") == (
+        "where a in (('x' || ?))", [[1]])
+    # a scalar in an IN list binds as it always did; so do strings (not collections)
+    assert compile_query("where a in ({{ .inputs.v }})", {"v": "ab"}, "qmark") == (
+        "where a in (?)", ["ab"])
+    # "join (" and "coalesce_in(" are not IN lists
+    assert compile_query("select * from a join (values ({{ .inputs.v }})) b", {"v": [1]},
+                         "qmark")[1] == [[1]]
+    assert compile_query("select coalesce_in({{ .inputs.v }})", {"v": [1]}, "qmark")[1] == [[1]]
+
+
+@pytest.mark.parametrize("empty", [[], ()])
+def test_empty_in_list_is_a_clear_error(empty: list[Any] | tuple[Any, ...]) -> None:
+    with pytest.raises(ValueTypeError) as info:
+        compile_query("select * from t where id in ({{ .inputs.ids }})", {"ids": empty},
+                      "named")
+    assert info.value.variable == "ids"
+    assert "non-empty" in str(info.value) and "IN (...)" in str(info.value)
 
 
 # --- comments, literals and percent signs ---------------------------------------------

@@ -9,7 +9,8 @@ with ``shimtask_core.make_template(name, "sqlite", custom={...})``.
   binds the value, its quotes dropped. Values sqlite cannot bind are adapted:
   ``datetime`` -> ``'YYYY-MM-DD HH:MM:SS[.ffffff]'`` text in UTC (SQLite's own
   format), ``date`` -> ``'YYYY-MM-DD'``, ``timedelta`` -> seconds (float),
-  lists and dicts -> JSON text, enums -> their value.
+  lists and dicts -> JSON text, enums -> their value. A list in
+  ``IN ({{ .inputs.ids }})`` is one parameter per element.
 * **uri**: a local path (relative paths are resolved against the working
   directory, as flytekit does), a ``file://`` URI, or any URI fsspec reads
   (``s3://`` with s3fs, ``https://`` with aiohttp, ...), downloaded to a

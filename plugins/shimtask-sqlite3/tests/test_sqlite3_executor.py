@@ -21,6 +21,7 @@ from shimtask_core import (
     ExecutorFailed,
     ExecutorRegistry,
     TemplateError,
+    ValueTypeError,
     make_template,
     run_template,
     template_to_json,
@@ -143,6 +144,29 @@ def test_datetime_and_list_inputs_are_adapted(db: Path, registry: ExecutorRegist
     when = dt.datetime(2024, 5, 6, 9, 8, 7, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert run_template(tt, registry=registry, when=when, wait=dt.timedelta(minutes=2),
                         xs=[1, 2, 3]) == [{"w": "2024-05-06 07:08:07", "s": 120.0, "n": 3}]
+
+
+def test_collection_in_an_in_list_is_one_parameter_per_element(
+    db: Path, registry: ExecutorRegistry
+) -> None:
+    # Bound as one JSON text value, the list would silently match no row.
+    tt = template("select name, city from people where city in ({{ .inputs.cities }}) "
+                  "and age not in ('{{ .inputs.ages }}') order by name",
+                  db, inputs={"cities": list[str], "ages": list[int]})
+    assert run_template(tt, registry=registry, cities=["Lisbon", "Oslo"], ages=[41]) == [
+        {"name": "alice", "city": "Lisbon"}, {"name": "bob", "city": "Oslo"}]
+    assert run_template(tt, registry=registry, cities=["x') or ('1'='1"], ages=[0]) == []
+
+
+def test_empty_collection_in_an_in_list_is_a_user_error(
+    db: Path, registry: ExecutorRegistry
+) -> None:
+    tt = template("select name from people where city in ({{ .inputs.cities }})",
+                  db, inputs={"cities": list[str]})
+    with pytest.raises(ValueTypeError) as info:
+        run_template(tt, registry=registry, cities=[])
+    assert "cities" in str(info.value) and "non-empty" in str(info.value)
+    assert classify(info.value)[1:] == ("USER", False)
 
 
 # --- where the database comes from --------------------------------------------------------
