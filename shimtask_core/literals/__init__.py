@@ -1,0 +1,94 @@
+"""The literal codec: Flyte literals <-> Python values, validated against declared types.
+
+It knows nothing about registries, hooks or the CLI. For every ``LiteralType``
+it builds, once, a *filler* (Python value -> fields of a ``Literal``, strict)
+and a *decoder* (``Literal`` -> Python value); :class:`InterfaceCodec` applies
+them to a template's whole interface and maps outputs by **name**, never by
+protobuf map order. The type table is ``docs/literals.md``.
+
+One concept per module, lowest first:
+
+==================  =================================================================
+``base``            protobuf names, converter signatures, ``Mismatch``, ``got``
+``structs``         untyped dicts on the wire: generic ``Struct`` (JSON) and msgpack
+``scalars``         the simple kinds: checks of Python values, fillers, decoders
+``types``           ``SIMPLE_KINDS`` (the table of simple kinds), ``describe``, union tags
+``external``        the table of blob and dataset converters, imported on first use
+``pytypes``         Python types <-> literal types (``literal_type_of``, ``python_type_of``)
+``unions``          choosing a union's variant
+``dataclass_fields``  dataclass-typed STRUCTs, checked field by field
+``floatlist``       lists of floats packed and unpacked whole
+``encode``          ``filler_for``, ``encoder_for``
+``decode``          ``decoder_for``
+``codec``           ``InterfaceCodec``: a template's whole interface, by name
+``files``           blobs: ``File``, ``Directory`` (loaded when a blob type is met)
+``datasets``        structured datasets as ``pyarrow.Table`` (loaded when one is met)
+==================  =================================================================
+"""
+
+from .base import (
+    INT64_MAX,
+    INT64_MIN,
+    JSON_SAFE_INT,
+    MSGPACK,
+    UINT64_MAX,
+    Decoder,
+    Encoder,
+    Filler,
+    Literal,
+    LiteralMap,
+    LiteralType,
+    Mismatch,
+    SimpleType,
+    got,
+    literal_kind,
+)
+from .codec import InterfaceCodec
+from .dataclass_fields import Normalizer
+from .decode import decoder_for
+from .encode import encoder_for, filler_for
+from .pytypes import literal_type_of, python_type_of
+from .structs import dict_of, msgpack_dumps, msgpack_loads, struct_to_python
+from .types import (
+    CACHE_KEY_METADATA,
+    SERIALIZATION_FORMAT,
+    describe,
+    is_msgpack_struct,
+    struct_type,
+    union_tag,
+)
+
+__all__ = [
+    "CACHE_KEY_METADATA",
+    "INT64_MAX",
+    "INT64_MIN",
+    "JSON_SAFE_INT",
+    "MSGPACK",
+    "SERIALIZATION_FORMAT",
+    "UINT64_MAX",
+    "Decoder",
+    "Encoder",
+    "Filler",
+    "InterfaceCodec",
+    "Literal",
+    "LiteralMap",
+    "LiteralType",
+    "Mismatch",
+    "Normalizer",
+    "SimpleType",
+    "decoder_for",
+    "describe",
+    "dict_of",
+    "encoder_for",
+    "filler_for",
+    "got",
+    "is_msgpack_struct",
+    "literal_kind",
+    "literal_type_of",
+    "msgpack_dumps",
+    "msgpack_loads",
+    "python_type_of",
+    "struct_to_python",
+    "struct_type",
+    "union_tag",
+]

@@ -1,0 +1,101 @@
+"""What every converter shares: the protobuf names, the converter signatures, Mismatch.
+
+This is the bottom of the codec: it imports nothing else from it, so the converters
+of blobs and datasets (``files``, ``datasets``) can build on it without reaching back
+into the code that dispatches to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from flyteidl.core import literals_pb2, types_pb2
+
+from ..errors import ValueTypeError
+
+Literal = literals_pb2.Literal
+LiteralMap = literals_pb2.LiteralMap
+LiteralType = types_pb2.LiteralType
+SimpleType = types_pb2.SimpleType
+
+Encoder = Callable[[Any], "literals_pb2.Literal"]
+Decoder = Callable[["literals_pb2.Literal"], Any]
+#: Writes a Python value into an empty ``Literal`` (the form every encoder is built in:
+#: filling nested messages in place avoids copying them into their parents).
+Filler = Callable[[Any, "literals_pb2.Literal"], None]
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+UINT64_MAX: Final = 2**64 - 1
+JSON_SAFE_INT: Final = 2**53
+#: The tag of a Binary literal holding msgpack data (flytekit >= 1.14's dicts and dataclasses).
+MSGPACK: Final = "msgpack"
+
+
+class Mismatch(ValueTypeError):
+    """A value that does not fit its type, raised deep inside a nested value.
+
+    It is a ``ValueTypeError`` (a USER error) whose variable is ``value`` plus the
+    path inside it (``value[3]['a']``); :class:`~shimtask_core.literals.InterfaceCodec`
+    re-raises it as a ``ValueTypeError`` naming the input or output. Converters of
+    other modules (files, datasets) raise it too.
+    """
+
+    def __init__(self, expected: str, got: str) -> None:
+        self.path: list[str] = []
+        super().__init__("value", expected, got)
+
+    def __str__(self) -> str:
+        return f"value{''.join(self.path)}: expected {self.expected}, got {self.got}"
+
+
+def got(value: Any) -> str:
+    """A short description of a value for error messages: its type and a clipped repr."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def literal_kind(lit: literals_pb2.Literal) -> str:
+    """What a literal holds, for error messages (``a string_value literal``)."""
+    kind = lit.WhichOneof("value")
+    if kind == "scalar":
+        scalar_kind = lit.scalar.WhichOneof("value")
+        if scalar_kind == "primitive":
+            return f"a {lit.scalar.primitive.WhichOneof('value')} literal"
+        if scalar_kind == "binary":
+            tag = lit.scalar.binary.tag
+            return f"a binary literal (tag {tag!r})" if tag else "a binary literal"
+        return f"a {scalar_kind} literal"
+    return f"a {kind} literal" if kind else "an empty literal"
+
+
+def is_dataframe_type(cls: type) -> bool:
+    """Whether ``cls`` is ``pyarrow.Table`` or ``pandas.DataFrame``, without importing either."""
+    root = cls.__module__.split(".")[0]
+    return (root, cls.__name__) in (("pyarrow", "Table"), ("pandas", "DataFrame"))
+
+
+class ExternalConverter(Protocol):
+    """The converter of a literal kind whose data lives outside the literal (blob, dataset).
+
+    The codec finds it through :data:`shimtask_core.literals.external.CONVERTERS` and
+    imports its module only when a type of that kind is met.
+    """
+
+    def python_type(self, lt: types_pb2.LiteralType) -> Any:
+        """The Python type a value of ``lt`` decodes to."""
+
+    def filler(self, lt: types_pb2.LiteralType) -> Filler:
+        """The strict filler of ``lt``."""
+
+    def decoder(self, lt: types_pb2.LiteralType) -> Decoder:
+        """The decoder of ``lt``."""
+
+    def literal_type(self, py_type: type) -> types_pb2.LiteralType | None:
+        """The literal type declaring ``py_type`` when it is one of this kind's, else None."""
+
+    def value_kinds(self, value: Any) -> tuple[str, ...] | None:
+        """The union kinds a value of this kind fits (``("file",)``), else None."""

@@ -1,0 +1,248 @@
+"""The interface codec: a template's inputs and outputs, by name, validated.
+
+:class:`InterfaceCodec` prepares a filler and a decoder for every declared
+variable once, and maps outputs by **name**, never by protobuf map order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flyteidl.core import interface_pb2, literals_pb2, types_pb2
+
+from .. import storage
+from ..errors import MissingInput, OutputMismatch, UnexpectedInput, UnsupportedType, ValueTypeError
+from .base import Literal, LiteralMap, Mismatch, SimpleType, got
+from .decode import decoder_for
+from .encode import encoder_for, filler_for
+from .types import describe
+
+
+class _Variable:
+    __slots__ = ("decode", "encode", "expected", "fill", "is_dict", "name", "optional")
+
+    def __init__(self, name: str, lt: types_pb2.LiteralType) -> None:
+        self.name = name
+        self.expected = describe(lt)
+        try:
+            self.fill = filler_for(lt)
+            self.decode = decoder_for(lt)
+        except UnsupportedType as exc:
+            raise UnsupportedType(exc.type_description, variable=name) from None
+        self.encode = encoder_for(lt, fill=self.fill)
+        self.optional = _accepts_none(lt)
+        self.is_dict = _is_dict_type(lt)
+
+
+def _accepts_none(lt: types_pb2.LiteralType) -> bool:
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        return bool(lt.simple == SimpleType.NONE)
+    if kind == "union_type":
+        return any(_accepts_none(v) for v in lt.union_type.variants)
+    return False
+
+
+def _is_dict_type(lt: types_pb2.LiteralType) -> bool:
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        return lt.simple in (SimpleType.STRUCT, SimpleType.BINARY)
+    if kind == "map_value_type":
+        return True
+    if kind == "union_type":
+        return any(_is_dict_type(v) for v in lt.union_type.variants)
+    return False
+
+
+def _positional_names(names: list[str]) -> bool:
+    return names == [f"o{i}" for i in range(len(names))]
+
+
+def _variables(variable_map: interface_pb2.VariableMap) -> dict[str, _Variable]:
+    return {name: _Variable(name, var.type)
+            for name, var in sorted(variable_map.variables.items())}
+
+
+def _load_offloaded(lit: literals_pb2.Literal) -> literals_pb2.Literal:
+    """Flyte stores big literals elsewhere and passes ``offloaded_metadata`` (flytekit >= 1.13)."""
+    loaded = Literal()
+    loaded.ParseFromString(storage.read_bytes(lit.offloaded_metadata.uri))
+    return loaded
+
+
+class InterfaceCodec:
+    """Converts a template's inputs and outputs, by name, with validation.
+
+    Build one per template and reuse it: every per-type decision is made here,
+    once, so a call only runs the prepared fillers and decoders.
+    """
+
+    __slots__ = ("_outputs_by_index", "_single_output", "inputs", "outputs")
+
+    def __init__(self, interface: interface_pb2.TypedInterface) -> None:
+        self.inputs = _variables(interface.inputs)
+        self.outputs = _variables(interface.outputs)
+        names = sorted(self.outputs, key=lambda n: int(n[1:]) if n[1:].isdigit() else -1)
+        self._outputs_by_index = (
+            [self.outputs[n] for n in names] if _positional_names(names) else None
+        )
+        self._single_output = next(iter(self.outputs.values())) if len(self.outputs) == 1 else None
+
+    # inputs
+
+    def decode_inputs(self, literal_map: literals_pb2.LiteralMap) -> dict[str, Any]:
+        """Flyte inputs -> keyword arguments for the executor."""
+        literals = literal_map.literals
+        values: dict[str, Any] = {}
+        given = 0
+        for name, var in self.inputs.items():
+            if name in literals:
+                given += 1
+                values[name] = _decode_variable(var, literals[name], "input")
+            elif var.optional:
+                values[name] = None
+            else:
+                raise MissingInput(name, var.expected)
+        if len(literals) > given:
+            extra = sorted(n for n in literals if n not in self.inputs)
+            raise UnexpectedInput(extra, sorted(self.inputs))
+        return values
+
+    def encode_inputs(self, values: Mapping[str, Any]) -> literals_pb2.LiteralMap:
+        """Python inputs -> a validated LiteralMap (what Flyte would pass)."""
+        extra = sorted(n for n in values if n not in self.inputs)
+        if extra:
+            raise UnexpectedInput(extra, sorted(self.inputs))
+        literal_map = LiteralMap()
+        literals = literal_map.literals
+        for name, var in self.inputs.items():
+            if name in values:
+                value = values[name]
+            elif var.optional:
+                value = None
+            else:
+                raise MissingInput(name, var.expected)
+            _fill_variable(var, value, literals[name], "input")
+        return literal_map
+
+    # outputs
+
+    def encode_outputs(self, result: Any) -> literals_pb2.LiteralMap:
+        """The executor's return value -> the outputs LiteralMap, mapped by name."""
+        literal_map = LiteralMap()
+        literals = literal_map.literals
+        single = self._single_output
+        if single is not None and (single.is_dict or not isinstance(result, Mapping)):
+            _fill_variable(single, result, literals[single.name], "output")
+            return literal_map
+        by_name = self.outputs_by_name(result)
+        for name, var in self.outputs.items():
+            _fill_variable(var, by_name[name], literals[name], "output")
+        return literal_map
+
+    def outputs_by_name(self, result: Any) -> dict[str, Any]:
+        """Pair a return value with output names: never by protobuf map order.
+
+        * no outputs: the executor returns ``None``;
+        * one output: the value itself (or ``{name: value}`` when the type is not a dict);
+        * several: a dict (or NamedTuple) keyed by name; a plain tuple only when the
+          names are flytekit's positional ``o0, o1, ...``.
+        """
+        outputs = self.outputs
+        if not outputs:
+            if result is not None:
+                raise OutputMismatch(
+                    f"the template declares no outputs but the executor returned {got(result)}"
+                )
+            return {}
+        if len(outputs) == 1:
+            (name,) = outputs
+            if isinstance(result, Mapping) and list(result) == [name] and not outputs[name].is_dict:
+                return dict(result)
+            return {name: result}
+        if isinstance(result, tuple) and hasattr(result, "_asdict"):
+            result = result._asdict()
+        if isinstance(result, Mapping):
+            return self._outputs_from_mapping(result)
+        if isinstance(result, (tuple, list)):
+            return self._outputs_from_sequence(result)
+        declared = sorted(outputs)
+        raise OutputMismatch(
+            f"the template declares outputs {', '.join(declared)}; the executor returned "
+            f"{got(result)} instead of a dict keyed by output name",
+            declared=declared,
+        )
+
+    def _outputs_from_mapping(self, result: Mapping[Any, Any]) -> dict[str, Any]:
+        """Several outputs returned as a dict: exactly the declared names."""
+        declared = sorted(self.outputs)
+        missing = [n for n in declared if n not in result]
+        extra = sorted(str(n) for n in result if n not in self.outputs)
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(map(repr, missing))}")
+            if extra:
+                parts.append(f"unknown {', '.join(map(repr, extra))}")
+            raise OutputMismatch(
+                f"executor outputs do not match the template: {'; '.join(parts)} "
+                f"(declared: {', '.join(declared)})",
+                declared=declared,
+            )
+        return dict(result)
+
+    def _outputs_from_sequence(self, result: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+        """Several outputs returned as a tuple: only for flytekit's positional names."""
+        declared = sorted(self.outputs)
+        by_index = self._outputs_by_index
+        if by_index is None:
+            raise OutputMismatch(
+                f"the executor returned a {type(result).__name__} for outputs "
+                f"{', '.join(declared)}; return a dict keyed by output name (a tuple "
+                f"is only accepted for flytekit's positional names o0, o1, ...)",
+                declared=declared,
+            )
+        if len(result) != len(by_index):
+            raise OutputMismatch(
+                f"the executor returned {len(result)} values for "
+                f"{len(by_index)} outputs ({', '.join(declared)})",
+                declared=declared,
+            )
+        return {var.name: value for var, value in zip(by_index, result, strict=True)}
+
+    def decode_outputs(self, literal_map: literals_pb2.LiteralMap) -> dict[str, Any]:
+        """An outputs LiteralMap -> Python values by name (for callers of run_template)."""
+        literals = literal_map.literals
+        values = {}
+        for name, var in self.outputs.items():
+            if name not in literals:
+                raise OutputMismatch(f"output {name!r} is missing", declared=sorted(self.outputs))
+            values[name] = _decode_variable(var, literals[name], "output")
+        return values
+
+
+def _decode_variable(var: _Variable, lit: literals_pb2.Literal, direction: str) -> Any:
+    if lit.HasField("offloaded_metadata"):
+        lit = _load_offloaded(lit)
+    try:
+        return var.decode(lit)
+    except (Mismatch, UnsupportedType) as exc:
+        raise _convert_error(exc, var, direction) from None
+
+
+def _fill_variable(var: _Variable, value: Any, target: literals_pb2.Literal,
+                   direction: str) -> None:
+    try:
+        var.fill(value, target)
+    except (Mismatch, UnsupportedType) as exc:
+        raise _convert_error(exc, var, direction) from None
+
+
+def _convert_error(exc: Exception, var: _Variable, direction: str) -> Exception:
+    if isinstance(exc, UnsupportedType):
+        return UnsupportedType(exc.type_description, variable=var.name)
+    assert isinstance(exc, Mismatch)
+    where = var.name + "".join(exc.path)
+    return ValueTypeError(where, var.expected if not exc.path else exc.expected, exc.got,
+                          direction=direction)

@@ -1,0 +1,140 @@
+"""STRUCT types that declare a dataclass: each field checked against its declared type.
+
+flytekit declares a dataclass as a STRUCT with ``structure.dataclass_type`` (the
+field types) and a JSON schema in ``metadata``. Its values are plain dicts; a
+*normalizer* checks one against the declared fields (and widens ``int`` to
+``float``). Encoding writes datetimes and timedeltas as mashumaro writes them (ISO
+text, seconds); decoding reads them back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flyteidl.core import types_pb2
+
+from . import scalars
+from .base import Mismatch, SimpleType, got
+from .structs import struct_to_python
+from .types import SIMPLE_KINDS, describe
+from .unions import type_kind, value_kinds
+
+#: Checks (and widens) a plain value of one field; raises Mismatch.
+Normalizer = Callable[[Any], Any]
+
+
+def normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:
+    """The normalizer of a field of type ``lt``; None where anything goes."""
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        return _simple_normalizer(lt, decoding)
+    if kind == "collection_type":
+        return _list_normalizer(normalizer(lt.collection_type, decoding))
+    if kind == "map_value_type":
+        return _map_normalizer(normalizer(lt.map_value_type, decoding))
+    if kind == "enum_type":
+        return _enum_normalizer(lt)
+    if kind == "union_type":
+        return _union_normalizer(lt, decoding)
+    return None
+
+
+def dataclass_normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer:
+    """The normalizer of a whole dataclass value: required fields, no unknown ones if closed."""
+    fields = {name: normalizer(ft, decoding) for name, ft in lt.structure.dataclass_type.items()}
+    schema = struct_to_python(lt.metadata) if lt.HasField("metadata") else {}
+    required = [n for n in schema.get("required", []) if isinstance(n, str)]
+    closed = schema.get("additionalProperties") is False
+    expected = describe(lt)
+
+    def normalize(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise Mismatch(expected, got(value))
+        missing = [n for n in required if n not in value]
+        if missing:
+            raise Mismatch(expected, f"a dict without field(s) {', '.join(map(repr, missing))}")
+        if closed:
+            unknown = sorted(str(k) for k in value if k not in fields)
+            if unknown:
+                raise Mismatch(expected, f"a dict with unknown field(s) "
+                                          f"{', '.join(map(repr, unknown))}")
+        return {k: _nested(fields.get(k), v, f"[{k!r}]") for k, v in value.items()}
+
+    return normalize
+
+
+def _nested(norm: Normalizer | None, value: Any, where: str) -> Any:
+    if norm is None:
+        return value
+    try:
+        return norm(value)
+    except Mismatch as exc:
+        exc.path.insert(0, where)
+        raise
+
+
+def _simple_normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:
+    if lt.simple == SimpleType.STRUCT:
+        return dataclass_normalizer(lt, decoding) if lt.structure.dataclass_type else None
+    if lt.simple == SimpleType.DATETIME:
+        return scalars.parse_iso_datetime if decoding else scalars.iso_datetime
+    if lt.simple == SimpleType.DURATION:
+        return scalars.parse_seconds if decoding else scalars.seconds
+    row = SIMPLE_KINDS.get(lt.simple)
+    return row.check if row is not None else None
+
+
+def _list_normalizer(item: Normalizer | None) -> Normalizer:
+    def norm_list(value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise Mismatch("list", got(value))
+        return [_nested(item, v, f"[{i}]") for i, v in enumerate(value)] if item else value
+
+    return norm_list
+
+
+def _map_normalizer(item: Normalizer | None) -> Normalizer:
+    def norm_map(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise Mismatch("dict", got(value))
+        return {k: _nested(item, v, f"[{k!r}]") for k, v in value.items()} if item else value
+
+    return norm_map
+
+
+def _enum_normalizer(lt: types_pb2.LiteralType) -> Normalizer:
+    values = frozenset(lt.enum_type.values)
+    expected = describe(lt)
+
+    def norm_enum(value: Any) -> Any:
+        text = value.value if isinstance(value, enum.Enum) else value
+        if text not in values:
+            raise Mismatch(expected, got(value))
+        return text
+
+    return norm_enum
+
+
+def _union_normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer:
+    options = [(type_kind(v), normalizer(v, decoding)) for v in lt.union_type.variants]
+    expected = describe(lt)
+
+    def norm_union(value: Any) -> Any:
+        kinds = value_kinds(value)
+        ordered = sorted(options, key=lambda o: kinds.index(o[0]) if o[0] in kinds else 99)
+        first_error: Mismatch | None = None
+        for kind, norm in ordered:
+            if norm is None:
+                return value
+            try:
+                return norm(value)
+            except Mismatch as exc:
+                if first_error is None and kind in kinds:
+                    first_error = exc
+        if first_error is not None and first_error.path:
+            raise first_error
+        raise Mismatch(expected, got(value))
+
+    return norm_union

@@ -1,0 +1,288 @@
+"""Structured datasets: parquet data behind a URI, as ``pyarrow.Table`` values.
+
+pyarrow is optional (``pip install 'shimtask-core[arrow]'``) and imported only
+when a dataset is converted. Written exactly as flytekit writes them:
+
+* the literal is ``scalar.structured_dataset`` with ``uri = <raw output
+  prefix>/<32 hex>`` (a directory) and the declared type in its metadata, with
+  format ``parquet``;
+* the data is the single parquet file ``<uri>/00000``;
+* a declared legacy ``schema`` output (flytekit's ``FlyteSchema``, as its
+  ``SQLite3Task`` declares) is written the same way, with a bare
+  ``StructuredDatasetType(format="parquet")`` and no columns, as flytekit does.
+
+Output values: a ``pyarrow.Table`` (or ``RecordBatch``), a ``pandas.DataFrame``
+(written as ``DataFrame.to_parquet`` writes it) or a list of dict records
+(column order from the first record, or from ``.columns`` when the list has
+one, so an empty result keeps its columns). Declared columns must be present.
+A ``str`` or ``os.PathLike`` is parquet data already written: a remote URI is
+referenced as is, a local file or directory is uploaded first.
+Inputs read the whole dataset, or only the declared columns when there are any.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from flyteidl.core import literals_pb2, types_pb2
+
+from .. import storage
+from ..context import current_context
+from ..errors import StorageError, UnsupportedType
+from .base import Decoder, Filler, LiteralType, Mismatch, got, is_dataframe_type, literal_kind
+from .structs import dict_of
+from .types import describe
+
+PARQUET: Final = "parquet"
+#: The name of the one parquet file under a dataset's URI (flytekit's ``f"{0:05}"``).
+PART_NAME: Final = "00000"
+
+_SDT = types_pb2.StructuredDatasetType
+_pyarrow_modules: tuple[Any, Any] | None = None
+
+
+def _pyarrow(description: str) -> tuple[Any, Any]:
+    """``(pyarrow, pyarrow.parquet)``, or UnsupportedType saying what to install."""
+    global _pyarrow_modules
+    if _pyarrow_modules is None:
+        try:
+            import pyarrow
+            import pyarrow.parquet
+        except ImportError:
+            raise UnsupportedType(
+                f"{description}: structured datasets need pyarrow; "
+                f"pip install 'shimtask-core[arrow]'") from None
+        _pyarrow_modules = (pyarrow, pyarrow.parquet)
+    return _pyarrow_modules
+
+
+def table_type(description: str = "structured dataset") -> Any:
+    """``pyarrow.Table`` (importing pyarrow)."""
+    return _pyarrow(description)[0].Table
+
+
+def _declared(lt: types_pb2.LiteralType) -> tuple[types_pb2.StructuredDatasetType,
+                                                  list[tuple[str, types_pb2.LiteralType | None]]]:
+    """The dataset type to write in the literal, and the declared columns."""
+    if lt.WhichOneof("type") == "schema":
+        columns = [(c.name, _schema_column_type(c.type)) for c in lt.schema.columns]
+        return _SDT(format=PARQUET), columns  # flytekit does not copy schema columns
+    if lt.structured_dataset_type.format not in ("", PARQUET):
+        raise UnsupportedType(f"{describe(lt)} (only parquet datasets are supported)")
+    sdt = _SDT()
+    sdt.CopyFrom(lt.structured_dataset_type)
+    sdt.format = PARQUET
+    return sdt, [(c.name, c.literal_type) for c in sdt.columns]
+
+
+def _schema_column_type(column_type: int) -> types_pb2.LiteralType | None:
+    simple = {
+        types_pb2.SchemaType.SchemaColumn.INTEGER: types_pb2.INTEGER,
+        types_pb2.SchemaType.SchemaColumn.FLOAT: types_pb2.FLOAT,
+        types_pb2.SchemaType.SchemaColumn.STRING: types_pb2.STRING,
+        types_pb2.SchemaType.SchemaColumn.BOOLEAN: types_pb2.BOOLEAN,
+        types_pb2.SchemaType.SchemaColumn.DATETIME: types_pb2.DATETIME,
+        types_pb2.SchemaType.SchemaColumn.DURATION: types_pb2.DURATION,
+    }.get(column_type)
+    return None if simple is None else types_pb2.LiteralType(simple=simple)
+
+
+def _arrow_type(pa: Any, lt: types_pb2.LiteralType | None) -> Any:
+    if lt is None or lt.WhichOneof("type") != "simple":
+        return None
+    return {
+        types_pb2.INTEGER: pa.int64(),
+        types_pb2.FLOAT: pa.float64(),
+        types_pb2.STRING: pa.string(),
+        types_pb2.BOOLEAN: pa.bool_(),
+        types_pb2.DATETIME: pa.timestamp("us", tz="UTC"),
+        types_pb2.DURATION: pa.duration("us"),
+    }.get(lt.simple)
+
+
+def _to_table(value: Any, expected: str, columns: list[tuple[str, Any]],
+              description: str) -> tuple[Any, dict[str, Any]]:
+    """A pyarrow Table for an output value, and the parquet writer options."""
+    pa, _ = _pyarrow(description)
+    if isinstance(value, pa.Table):
+        return value, {}
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value]), {}
+    if is_pandas_dataframe(type(value)):
+        # what DataFrame.to_parquet does, with the options flytekit passes it
+        return (pa.Table.from_pandas(value),
+                {"coerce_timestamps": "us", "allow_truncated_timestamps": False})
+    if isinstance(value, (list, tuple)):
+        return _records_table(pa, value, expected, columns), {}
+    raise Mismatch(expected, f"{got(value)} (give a pyarrow.Table, a pandas.DataFrame or a "
+                             f"list of dict records)")
+
+
+def is_pandas_dataframe(cls: type) -> bool:
+    """Whether ``cls`` is pandas' DataFrame, without importing pandas."""
+    return cls.__name__ == "DataFrame" and cls.__module__.split(".")[0] == "pandas"
+
+
+def _records_table(pa: Any, records: Any, expected: str, columns: list[tuple[str, Any]]) -> Any:
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise Mismatch(expected, f"record [{index}] {got(record)}, not a dict")
+    names = [str(c) for c in getattr(records, "columns", ())]
+    if not names and records:
+        names = list(records[0])
+    declared = dict(columns)
+    for name in names:
+        declared.setdefault(name, None)
+    try:
+        if not records:
+            return pa.table({n: pa.array([], type=_arrow_type(pa, declared.get(n)) or pa.null())
+                             for n in (names or list(declared))})
+        table = pa.Table.from_pylist(list(records))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        raise Mismatch(expected, f"records pyarrow cannot make a table of ({exc})") from None
+    if names and table.column_names != names and set(names) <= set(table.column_names):
+        table = table.select(names)
+    for name, lt in columns:  # all-None columns get their declared type
+        target = _arrow_type(pa, lt)
+        if target is not None and name in table.column_names:
+            index = table.column_names.index(name)
+            if pa.types.is_null(table.schema.field(index).type):
+                table = table.set_column(index, name, table.column(index).cast(target))
+    return table
+
+
+def dataset_filler(lt: types_pb2.LiteralType) -> Filler:
+    """The filler of a structured dataset or schema type: writes parquet, then the literal."""
+    expected = describe(lt)
+    sdt, columns = _declared(lt)
+    names = [name for name, _ in columns]
+
+    def fill(value: Any, target: literals_pb2.Literal) -> None:
+        if isinstance(value, (str, os.PathLike)):
+            uri = _existing_dataset_uri(os.fspath(value), expected)
+        else:
+            uri = _write_table(value)
+        dataset = target.scalar.structured_dataset
+        dataset.uri = uri
+        dataset.metadata.structured_dataset_type.CopyFrom(sdt)
+
+    def _write_table(value: Any) -> str:
+        table, options = _to_table(value, expected, columns, expected)
+        missing = [n for n in names if n not in table.column_names]
+        if missing:
+            raise Mismatch(expected, f"a table without the declared column(s) "
+                                     f"{', '.join(map(repr, missing))} (it has "
+                                     f"{', '.join(table.column_names) or 'no columns'})")
+        uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
+        _write(table, uri, options, expected)
+        return uri
+
+    return fill
+
+
+def _existing_dataset_uri(text: str, expected: str) -> str:
+    """Parquet data already written: a remote URI is used as is, local data is uploaded."""
+    local = storage.local_path(text)
+    if local is None:
+        return text
+    if not os.path.exists(local):
+        raise Mismatch(expected, f"{text!r}, which does not exist")
+    from .files import upload  # (goes with storage.put)
+
+    if os.path.isdir(local):
+        return upload(local, multi=True)
+    uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
+    storage.put_file(local, storage.join(uri, PART_NAME))
+    return uri
+
+
+def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> None:
+    _, pq = _pyarrow(description)
+    part = storage.join(uri, PART_NAME)
+    local = storage.local_path(part)
+    try:
+        if local is not None:
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            pq.write_table(table, local, **options)
+            return
+        fs, remote = storage._filesystem(part)
+        with fs.open(remote, "wb") as fh:
+            pq.write_table(table, fh, **options)
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(part, "write", exc) from exc
+
+
+def dataset_decoder(lt: types_pb2.LiteralType) -> Decoder:
+    """The decoder of a structured dataset or schema type: the literal -> a pyarrow.Table."""
+    expected = describe(lt)
+    _, declared = _declared(lt)
+    columns = [name for name, _ in declared] or None
+
+    def decode(lit: literals_pb2.Literal) -> Any:
+        scalar = lit.scalar
+        kind = scalar.WhichOneof("value")
+        if kind == "structured_dataset":
+            fmt = scalar.structured_dataset.metadata.structured_dataset_type.format
+            if fmt not in ("", PARQUET):
+                raise Mismatch(expected, f"a {fmt!r} dataset (only parquet is read)")
+            return read_table(scalar.structured_dataset.uri, columns, expected)
+        if kind == "schema":
+            return read_table(scalar.schema.uri, columns, expected)
+        fields = dict_of(lit)  # a dataset inside a dataclass: {"uri": ..., "file_format": ...}
+        if fields is not None and isinstance(fields.get("uri"), str):
+            fmt = fields.get("file_format") or PARQUET
+            if fmt != PARQUET:
+                raise Mismatch(expected, f"a {fmt!r} dataset (only parquet is read)")
+            return read_table(fields["uri"], columns, expected)
+        raise Mismatch(expected, literal_kind(lit))
+
+    return decode
+
+
+def read_table(uri: str, columns: list[str] | None = None,
+               description: str = "structured dataset") -> Any:
+    """Read the parquet file or directory at ``uri`` (a path or any fsspec URI)."""
+    pa, pq = _pyarrow(description)
+    local = storage.local_path(uri)
+    try:
+        if local is not None:
+            return pq.read_table(local, columns=columns)
+        fs, remote = storage._filesystem(uri)
+        return pq.read_table(remote, columns=columns, filesystem=fs)
+    except StorageError:
+        raise
+    except (pa.ArrowInvalid, KeyError) as exc:
+        if columns and "column" in str(exc).lower():
+            raise Mismatch(description, f"a dataset without column(s) of {columns}: {exc}"
+                           ) from None
+        raise StorageError(uri, "read", exc) from exc
+    except Exception as exc:
+        raise StorageError(uri, "read", exc) from exc
+
+
+class _Datasets:
+    """The converter of structured dataset and schema types (``external.CONVERTERS``)."""
+
+    __slots__ = ()
+
+    def python_type(self, lt: types_pb2.LiteralType) -> Any:
+        return table_type(describe(lt))
+
+    filler = staticmethod(dataset_filler)
+    decoder = staticmethod(dataset_decoder)
+
+    def literal_type(self, py_type: type) -> types_pb2.LiteralType | None:
+        if is_dataframe_type(py_type):
+            return LiteralType(structured_dataset_type=_SDT())
+        return None
+
+    def value_kinds(self, value: Any) -> tuple[str, ...] | None:
+        return ("dataset",) if is_dataframe_type(type(value)) else None
+
+
+DATASETS: Final = _Datasets()

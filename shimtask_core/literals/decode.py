@@ -1,0 +1,122 @@
+"""Decoding: a *decoder* per literal type, built once, that checks a literal's shape.
+
+A decoder returns the Python value of a ``Literal`` and raises
+:class:`~shimtask_core.literals.Mismatch` when the literal is not of the declared
+type (a string literal for an INTEGER, a directory for a file).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flyteidl.core import literals_pb2, types_pb2
+
+from ..errors import UnsupportedType
+from . import external
+from .base import Decoder, Mismatch, SimpleType, got, literal_kind
+from .dataclass_fields import dataclass_normalizer
+from .floatlist import FAST_MIN, unpack_floats
+from .scalars import decode_float, via_msgpack
+from .structs import decode_dict
+from .types import SIMPLE_KINDS, describe
+from .unions import union_decoder
+
+
+def decoder_for(lt: types_pb2.LiteralType) -> Decoder:
+    """Build the decoder for ``lt``; it checks that each literal has the declared shape."""
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        if lt.simple == SimpleType.STRUCT:
+            return _struct_decoder(lt)
+        row = SIMPLE_KINDS.get(lt.simple)
+        if row is not None and row.decoder is not None:
+            return row.decoder
+    elif kind == "collection_type":
+        item = lt.collection_type
+        if item.WhichOneof("type") == "simple" and item.simple == SimpleType.FLOAT:
+            return _decode_float_list
+        return _collection_decoder(decoder_for(item))
+    elif kind == "map_value_type":
+        return _map_decoder(decoder_for(lt.map_value_type))
+    elif kind == "union_type":
+        return union_decoder(lt, [decoder_for(v) for v in lt.union_type.variants])
+    elif kind == "enum_type":
+        return _enum_decoder(lt)
+    elif kind in external.CONVERTERS:
+        return external.converter(kind).decoder(lt)
+    raise UnsupportedType(describe(lt))
+
+
+def _collection_decoder(item: Decoder) -> Decoder:
+    def decode(lit: literals_pb2.Literal) -> Any:
+        if lit.WhichOneof("value") != "collection":
+            raise Mismatch("list", literal_kind(lit))
+        index = 0
+        try:
+            values = []
+            for index, element in enumerate(lit.collection.literals):  # noqa: B007
+                values.append(item(element))
+        except Mismatch as exc:
+            exc.path.insert(0, f"[{index}]")
+            raise
+        return values
+
+    return decode
+
+
+_SLOW_FLOAT_LIST: Final = _collection_decoder(decode_float)
+
+
+def _decode_float_list(lit: literals_pb2.Literal) -> Any:
+    if lit.WhichOneof("value") == "collection":
+        n = len(lit.collection.literals)
+        if n >= FAST_MIN:
+            values = unpack_floats(lit.collection.SerializeToString(), n)
+            if values is not None:
+                return values
+    return _SLOW_FLOAT_LIST(lit)
+
+
+def _map_decoder(item: Decoder) -> Decoder:
+    def decode(lit: literals_pb2.Literal) -> Any:
+        if lit.WhichOneof("value") != "map":
+            raise Mismatch("dict", literal_kind(lit))
+        values = {}
+        for key, element in lit.map.literals.items():
+            try:
+                values[key] = item(element)
+            except Mismatch as exc:
+                exc.path.insert(0, f"[{key!r}]")
+                raise
+        return values
+
+    return decode
+
+
+def _enum_decoder(lt: types_pb2.LiteralType) -> Decoder:
+    values = frozenset(lt.enum_type.values)
+    expected = describe(lt)
+
+    def check(value: Any) -> str:
+        if type(value) is not str or value not in values:
+            raise Mismatch(expected, got(value))
+        return value
+
+    def decode(lit: literals_pb2.Literal) -> Any:
+        primitive = lit.scalar.primitive
+        if primitive.WhichOneof("value") == "string_value":
+            return check(primitive.string_value)
+        return via_msgpack(lit, check, expected)
+
+    return decode
+
+
+def _struct_decoder(lt: types_pb2.LiteralType) -> Decoder:
+    if not lt.structure.dataclass_type:
+        return decode_dict
+    normalize = dataclass_normalizer(lt, decoding=True)
+
+    def decode(lit: literals_pb2.Literal) -> Any:
+        return normalize(decode_dict(lit))
+
+    return decode

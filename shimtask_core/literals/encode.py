@@ -1,0 +1,147 @@
+"""Encoding: a *filler* per literal type, built once, that writes a Python value strictly.
+
+A filler writes into an empty ``Literal`` in place (nested messages are filled
+where they live instead of being copied into their parents) and raises
+:class:`~shimtask_core.literals.Mismatch` for a value that does not fit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Final
+
+from flyteidl.core import literals_pb2, types_pb2
+
+from ..errors import UnsupportedType
+from . import external
+from .base import Encoder, Filler, Literal, Mismatch, SimpleType, got
+from .dataclass_fields import dataclass_normalizer
+from .floatlist import FAST_MIN, PackError, pack_floats
+from .scalars import fill_float
+from .structs import fill_generic, fill_msgpack_dict
+from .types import SIMPLE_KINDS, describe, is_msgpack_struct
+from .unions import union_filler
+
+
+def filler_for(lt: types_pb2.LiteralType) -> Filler:
+    """Build the strict filler for ``lt``: ``fill(value, empty_literal)`` writes the value."""
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        if lt.simple == SimpleType.STRUCT:
+            return _struct_filler(lt)
+        row = SIMPLE_KINDS.get(lt.simple)
+        if row is not None and row.filler is not None:
+            return row.filler
+    elif kind == "collection_type":
+        item = lt.collection_type
+        if item.WhichOneof("type") == "simple" and item.simple == SimpleType.FLOAT:
+            return _fill_float_list
+        return _collection_filler(filler_for(item))
+    elif kind == "map_value_type":
+        return _map_filler(filler_for(lt.map_value_type))
+    elif kind == "union_type":
+        return union_filler(lt, [filler_for(v) for v in lt.union_type.variants])
+    elif kind == "enum_type":
+        return _enum_filler(lt)
+    elif kind in external.CONVERTERS:
+        return external.converter(kind).filler(lt)
+    raise UnsupportedType(describe(lt))
+
+
+def encoder_for(lt: types_pb2.LiteralType, *, fill: Filler | None = None) -> Encoder:
+    """Build the strict encoder for ``lt``; raises UnsupportedType for what it cannot encode.
+
+    The encoder returns a new ``Literal`` and raises :class:`Mismatch` for a wrong
+    value; :class:`~shimtask_core.literals.InterfaceCodec` turns that into a
+    ``ValueTypeError`` naming the variable. ``fill`` is ``lt``'s filler when the
+    caller has built it already.
+    """
+    filler = filler_for(lt) if fill is None else fill
+
+    def encode(value: Any) -> literals_pb2.Literal:
+        lit = Literal()
+        filler(value, lit)
+        return lit
+
+    return encode
+
+
+def _collection_filler(item: Filler) -> Filler:
+    def fill(value: Any, target: literals_pb2.Literal) -> None:
+        if not isinstance(value, (list, tuple)):
+            raise Mismatch("list", got(value))
+        collection = target.collection
+        collection.SetInParent()
+        add = collection.literals.add
+        index = 0
+        try:
+            for index, element in enumerate(value):  # noqa: B007 - index names the failure
+                item(element, add())
+        except Mismatch as exc:
+            exc.path.insert(0, f"[{index}]")
+            raise
+
+    return fill
+
+
+_SLOW_FLOAT_LIST: Final = _collection_filler(fill_float)
+_WIDENING_TYPES: Final = frozenset({float, int})
+
+
+def _fill_float_list(value: Any, target: literals_pb2.Literal) -> None:
+    n = len(value) if type(value) in (list, tuple) else -1
+    if n >= FAST_MIN:
+        kinds = set(map(type, value))
+        if kinds <= _WIDENING_TYPES:
+            try:
+                data = pack_floats(value, n)
+            except PackError:  # an int beyond a double: named by the slow path
+                pass
+            else:
+                target.collection.ParseFromString(data)
+                return
+    _SLOW_FLOAT_LIST(value, target)
+
+
+def _map_filler(item: Filler) -> Filler:
+    def fill(value: Any, target: literals_pb2.Literal) -> None:
+        if not isinstance(value, Mapping):
+            raise Mismatch("dict", got(value))
+        literals = target.map.literals
+        target.map.SetInParent()
+        for key, element in value.items():
+            if type(key) is not str:
+                raise Mismatch("dict with str keys", f"key {key!r}")
+            try:
+                item(element, literals[key])
+            except Mismatch as exc:
+                exc.path.insert(0, f"[{key!r}]")
+                raise
+
+    return fill
+
+
+def _enum_filler(lt: types_pb2.LiteralType) -> Filler:
+    values = frozenset(lt.enum_type.values)
+    expected = describe(lt)
+
+    def fill(value: Any, target: literals_pb2.Literal) -> None:
+        text = value.value if isinstance(value, enum.Enum) else value
+        if type(text) is not str or text not in values:
+            raise Mismatch(expected, got(value))
+        target.scalar.primitive.string_value = text
+
+    return fill
+
+
+def _struct_filler(lt: types_pb2.LiteralType) -> Filler:
+    write = fill_msgpack_dict if is_msgpack_struct(lt) else fill_generic
+    if not lt.structure.dataclass_type:
+        return write
+    normalize = dataclass_normalizer(lt, decoding=False)
+
+    def fill(value: Any, target: literals_pb2.Literal) -> None:
+        write(normalize(value), target)
+
+    return fill

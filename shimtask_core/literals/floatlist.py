@@ -1,0 +1,61 @@
+"""Lists of floats, packed and unpacked whole: the one shape big enough to matter.
+
+A 100,000-float list costs 1.1 s in flytekit. Each element has one canonical
+encoding of 15 bytes::
+
+    0a 0d (Literal.scalar, 13 bytes) 0a 0b (Scalar.primitive, 11) 0a 09 (Primitive, 9)
+    11 <8-byte little-endian double> (Primitive.float_value)
+
+so a collection is built with one ``struct.pack`` and parsed by upb in C, and read
+back with one ``struct.unpack`` after checking every element has exactly that layout.
+"""
+
+from __future__ import annotations
+
+import struct as _struct
+from typing import Any, Final
+
+_FLOAT_ITEM: Final = b"\x0a\x0d\x0a\x0b\x0a\x09\x11"
+_FLOAT_ITEM_SIZE: Final = 15
+#: Below this many elements the element-by-element path is as fast.
+FAST_MIN: Final = 8
+_CHUNK: Final = 4096
+_chunk_struct: Final = _struct.Struct("<" + "7xd" * _CHUNK)
+_PREFIX_COLUMNS: Final = tuple(bytes([b]) for b in _FLOAT_ITEM)
+
+#: What pack_floats raises for a value that is not a double (an int beyond a double's range).
+PackError: Final = (OverflowError, _struct.error)
+
+
+def pack_floats(values: Any, n: int) -> bytes:
+    """The serialized LiteralCollection of ``n`` doubles (already checked to be floats)."""
+    parts = []
+    whole = n - n % _CHUNK
+    pack = _chunk_struct.pack
+    for start in range(0, whole, _CHUNK):
+        parts.append(pack(*values[start:start + _CHUNK]))
+    if whole < n:
+        parts.append(_struct.pack("<" + "7xd" * (n - whole), *values[whole:]))
+    buf = bytearray(b"".join(parts))
+    for offset, byte in enumerate(_PREFIX_COLUMNS):
+        buf[offset::_FLOAT_ITEM_SIZE] = byte * n
+    return bytes(buf)
+
+
+def unpack_floats(data: bytes, n: int) -> list[float] | None:
+    """The doubles of a serialized collection, or None unless every element is canonical."""
+    if len(data) != n * _FLOAT_ITEM_SIZE:
+        return None
+    for offset, byte in enumerate(_PREFIX_COLUMNS):
+        if data[offset::_FLOAT_ITEM_SIZE] != byte * n:
+            return None
+    out: list[float] = []
+    whole = n - n % _CHUNK
+    unpack = _chunk_struct.unpack_from
+    step = _CHUNK * _FLOAT_ITEM_SIZE
+    for start in range(0, whole * _FLOAT_ITEM_SIZE, step):
+        out.extend(unpack(data, start))
+    if whole < n:
+        out.extend(_struct.unpack_from("<" + "7xd" * (n - whole), data,
+                                       whole * _FLOAT_ITEM_SIZE))
+    return out

@@ -1,0 +1,179 @@
+"""Untyped dicts on the wire: a generic protobuf ``Struct`` (JSON) or a msgpack ``Binary``.
+
+A STRUCT literal holds a dict in one of these two forms; both are read for every
+STRUCT type. msgpack is optional and imported only when a msgpack value is converted.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from flyteidl.core import literals_pb2
+from google.protobuf import struct_pb2
+
+from ..errors import UnsupportedType
+from .base import INT64_MIN, JSON_SAFE_INT, MSGPACK, UINT64_MAX, Mismatch, got, literal_kind
+
+# --- msgpack ------------------------------------------------------------------------
+
+
+@functools.cache
+def _msgpack() -> Any:
+    try:
+        import msgpack
+    except ImportError:
+        raise UnsupportedType(
+            "binary (msgpack): the msgpack package is not installed; "
+            "pip install 'shimtask-core[msgpack]'") from None
+    return msgpack
+
+
+def msgpack_dumps(value: Any) -> bytes:
+    """Serialize a value as flytekit does (``use_bin_type``; tuples become lists)."""
+    data: bytes = _msgpack().packb(value, use_bin_type=True)
+    return data
+
+
+def msgpack_loads(data: bytes) -> Any:
+    return _msgpack().unpackb(data, raw=False, strict_map_key=False)
+
+
+def msgpack_literal(lit: literals_pb2.Literal) -> tuple[bool, Any]:
+    """``(True, value)`` when ``lit`` is a msgpack binary scalar, else ``(False, None)``."""
+    if lit.scalar.WhichOneof("value") == "binary" and lit.scalar.binary.tag == MSGPACK:
+        return True, msgpack_loads(lit.scalar.binary.value)
+    return False, None
+
+
+# --- plain values: what each form can carry -------------------------------------------
+
+
+def plain_json(value: Any, path: str) -> Any:
+    """The value as plain JSON (dicts, lists) or a mismatch naming where it cannot be one.
+
+    A protobuf Struct holds doubles: integers beyond +-2**53 and non-finite
+    numbers would not come back, so they are refused.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if abs(value) > JSON_SAFE_INT:
+            raise Mismatch("dict of JSON values", f"{value} at {path or 'top'} beyond +-2**53")
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Mismatch("dict of JSON values", f"{value} at {path or 'top'}")
+        return value
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise Mismatch("dict with str keys", f"key {key!r} at {path or 'top'}")
+            plain[key] = plain_json(item, f"{path}[{key!r}]")
+        return plain
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    raise Mismatch("dict of JSON values", f"{got(value)} at {path or 'top'}")
+
+
+def plain_msgpack(value: Any, path: str) -> Any:
+    """The value as plain msgpack data, or a mismatch naming what msgpack cannot carry."""
+    if value is None or isinstance(value, (bool, str, float, bytes)):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= UINT64_MAX:
+            raise Mismatch("msgpack value", f"{value} at {path or 'top'} beyond 64 bits")
+        return int(value)
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise Mismatch("dict with str or int keys", f"key {key!r} at {path or 'top'}")
+            plain[key] = plain_msgpack(item, f"{path}[{key!r}]")
+        return plain
+    if isinstance(value, (list, tuple)):
+        return [plain_msgpack(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise Mismatch("msgpack value", f"{got(value)} at {path or 'top'}")
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def fill_generic(value: Any, target: literals_pb2.Literal) -> None:
+    """A dict as a generic Struct."""
+    if not isinstance(value, Mapping):
+        raise Mismatch("dict", got(value))
+    plain = plain_json(value, "")
+    generic = target.scalar.generic
+    generic.SetInParent()
+    if plain:
+        generic.update(plain)
+
+
+def fill_msgpack_dict(value: Any, target: literals_pb2.Literal) -> None:
+    """A dict as a msgpack Binary (as flytekit >= 1.14 writes dicts)."""
+    if not isinstance(value, Mapping):
+        raise Mismatch("dict", got(value))
+    binary = target.scalar.binary
+    binary.value = msgpack_dumps(plain_msgpack(value, ""))
+    binary.tag = MSGPACK
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def struct_to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as a dict, with integral numbers within +-2**53 read back as ``int``.
+
+    protobuf Structs store every number as a double; templates and generic
+    values written from Python had ints, so giving them back as ints is the
+    faithful reading. Keys come out sorted: a Struct is a protobuf map, whose order
+    varies from process to process, and output should not.
+    """
+    return {key: _json_value(value) for key, value in sorted(struct.fields.items())}
+
+
+def _json_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        if number.is_integer() and abs(number) <= JSON_SAFE_INT:
+            return int(number)
+        return number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_python(value.struct_value)
+    if kind == "list_value":
+        return [_json_value(item) for item in value.list_value.values]
+    return None
+
+
+def decode_dict(lit: literals_pb2.Literal) -> Any:
+    """The dict a generic or msgpack STRUCT literal holds."""
+    scalar_kind = lit.scalar.WhichOneof("value")
+    if scalar_kind == "generic":
+        return struct_to_python(lit.scalar.generic)
+    if scalar_kind == "binary" and lit.scalar.binary.tag == MSGPACK:
+        value = msgpack_loads(lit.scalar.binary.value)
+        if isinstance(value, dict):
+            return value
+        raise Mismatch("dict", f"msgpack {got(value)}")
+    raise Mismatch("dict", literal_kind(lit))
+
+
+def dict_of(lit: literals_pb2.Literal) -> dict[Any, Any] | None:
+    """A generic or msgpack scalar's dict (how Flyte passes a field of a dataclass), else None."""
+    try:
+        value = decode_dict(lit)
+    except Mismatch:
+        return None
+    return typing.cast("dict[Any, Any]", value)

@@ -1,0 +1,151 @@
+"""Literal types: the table of simple kinds, and how types are named and tagged.
+
+:data:`SIMPLE_KINDS` is the one table of Flyte's simple types: each row carries
+what the rest of the codec needs to know about that kind (its name in messages,
+the Python type, the check, filler and decoder, the kind name that union variants
+are matched by). Compound kinds (collections, maps, unions, enums) are built by
+``encode``/``decode``; blobs and datasets are converted by the modules that
+``external.CONVERTERS`` names.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+
+from flyteidl.core import types_pb2
+
+from . import scalars
+from .base import MSGPACK, Decoder, Filler, LiteralType, SimpleType
+
+#: The annotation flytekit >= 1.14 puts on STRUCT types whose values it writes as msgpack.
+CACHE_KEY_METADATA: Final = "cache-key-metadata"
+SERIALIZATION_FORMAT: Final = "serialization-format"
+
+
+class SimpleKind(NamedTuple):
+    """One row of :data:`SIMPLE_KINDS`."""
+
+    #: The short, Python-flavoured name in messages; also the union variant tag flytekit
+    #: gives the type (except STRUCT's, which depends on the type).
+    name: str
+    #: The Python type a value decodes to (``None``: not convertible).
+    python_type: Any
+    #: The Python annotations that declare this kind (``literal_type_of``).
+    declared_by: tuple[Any, ...]
+    #: The kind name union variants are matched by (``unions.value_kinds``).
+    kind: str
+    #: Checks a plain Python value (a dataclass field); None where anything goes.
+    check: Callable[[Any], Any] | None
+    #: None where the filler and decoder depend on the whole type (STRUCT) or there is none.
+    filler: Filler | None
+    decoder: Decoder | None
+
+
+SIMPLE_KINDS: Final[dict[int, SimpleKind]] = {
+    SimpleType.NONE: SimpleKind("none", type(None), (type(None), None), "none",
+                                scalars.check_none, scalars.fill_none, scalars.decode_none),
+    SimpleType.INTEGER: SimpleKind("int", int, (int,), "int",
+                                   scalars.check_int, scalars.fill_int, scalars.decode_int),
+    SimpleType.FLOAT: SimpleKind("float", float, (float,), "float",
+                                 scalars.check_float, scalars.fill_float, scalars.decode_float),
+    SimpleType.STRING: SimpleKind("str", str, (str,), "str",
+                                  scalars.check_str, scalars.fill_str, scalars.decode_str),
+    SimpleType.BOOLEAN: SimpleKind("bool", bool, (bool,), "bool",
+                                   scalars.check_bool, scalars.fill_bool, scalars.decode_bool),
+    SimpleType.DATETIME: SimpleKind("datetime", _dt.datetime, (_dt.datetime,), "datetime",
+                                    scalars.check_datetime, scalars.fill_datetime,
+                                    scalars.decode_datetime),
+    SimpleType.DURATION: SimpleKind("timedelta", _dt.timedelta, (_dt.timedelta,), "duration",
+                                    scalars.check_duration, scalars.fill_duration,
+                                    scalars.decode_duration),
+    SimpleType.BINARY: SimpleKind("binary", Any, (bytes,), "binary",
+                                  None, scalars.fill_binary, scalars.decode_binary),
+    SimpleType.ERROR: SimpleKind("error", None, (), "other", None, None, None),
+    SimpleType.STRUCT: SimpleKind("dict", dict, (dict,), "struct", None, None, None),
+}
+
+#: The simple kind each Python annotation declares (an index of ``SIMPLE_KINDS``).
+DECLARED_BY: Final[dict[Any, int]] = {
+    py_type: simple for simple, row in SIMPLE_KINDS.items() for py_type in row.declared_by
+}
+
+
+def describe(lt: types_pb2.LiteralType) -> str:
+    """A short, Python-flavoured name for a literal type, used in every error message."""
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        if lt.simple == SimpleType.STRUCT:
+            title = _dataclass_title(lt)
+            return f"dict (dataclass {title})" if title else "dict"
+        row = SIMPLE_KINDS.get(lt.simple)
+        return row.name if row is not None else f"simple type {lt.simple}"
+    if kind == "collection_type":
+        return f"list[{describe(lt.collection_type)}]"
+    if kind == "map_value_type":
+        return f"dict[str, {describe(lt.map_value_type)}]"
+    if kind == "union_type":
+        return " | ".join(describe(v) for v in lt.union_type.variants)
+    if kind == "enum_type":
+        return f"one of {list(lt.enum_type.values)}"
+    if kind == "blob":
+        multi = lt.blob.dimensionality == types_pb2.BlobType.MULTIPART
+        return f"{'directory' if multi else 'file'}({lt.blob.format or 'any format'})"
+    if kind == "structured_dataset_type":
+        return f"structured dataset({lt.structured_dataset_type.format or 'parquet'})"
+    if kind == "schema":
+        return "schema"
+    return f"untyped ({kind or 'no type'})"
+
+
+def _dataclass_title(lt: types_pb2.LiteralType) -> str:
+    if not lt.HasField("metadata"):
+        return ""
+    title = lt.metadata.fields.get("title")
+    if title is not None and title.WhichOneof("kind") == "string_value":
+        return str(title.string_value)
+    return "?" if lt.structure.dataclass_type else ""
+
+
+_COMPOUND_TAGS: Final = {
+    "collection_type": "Typed List",
+    "map_value_type": "Typed Dict",
+    "enum_type": "DefaultEnumTransformer",
+    "structured_dataset_type": "StructuredDataset Transformer",
+    "schema": "FlyteSchema Transformer",
+    "union_type": "Typed Union",
+}
+
+
+def union_tag(lt: types_pb2.LiteralType) -> str:
+    """The union variant tag flytekit gives a type (the name of its type transformer)."""
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        if lt.simple == SimpleType.STRUCT:
+            return "Object-Dataclass-Transformer" if lt.HasField("metadata") else "Typed Dict"
+        row = SIMPLE_KINDS.get(lt.simple)
+        return row.name if row is not None else ""
+    if kind == "blob":
+        multi = lt.blob.dimensionality == types_pb2.BlobType.MULTIPART
+        return "FlyteDirectory" if multi else "FlyteFilePath"
+    return _COMPOUND_TAGS.get(kind or "", "")
+
+
+def is_msgpack_struct(lt: types_pb2.LiteralType) -> bool:
+    """Whether a STRUCT type asks for msgpack values (as flytekit >= 1.14 declares dicts)."""
+    if not lt.HasField("annotation"):
+        return False
+    meta = lt.annotation.annotations.fields.get(CACHE_KEY_METADATA)
+    if meta is None or meta.WhichOneof("kind") != "struct_value":
+        return False
+    fmt = meta.struct_value.fields.get(SERIALIZATION_FORMAT)
+    return fmt is not None and fmt.string_value == MSGPACK
+
+
+def struct_type(*, msgpack: bool = False) -> types_pb2.LiteralType:
+    """A STRUCT (untyped dict) type: generic by default, or flytekit >= 1.14's msgpack form."""
+    lt = LiteralType(simple=SimpleType.STRUCT)
+    if msgpack:
+        lt.annotation.annotations.update({CACHE_KEY_METADATA: {SERIALIZATION_FORMAT: MSGPACK}})
+    return lt
