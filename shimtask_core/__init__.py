@@ -1,63 +1,111 @@
 """shimtask: run Flyte task templates without their Python source.
 
-The public API; plugins import only these names.
+The public API; plugins import only these names. Each is imported on first use
+(PEP 562), from the one table ``_LAZY`` below: ``from shimtask_core import
+ShimTaskExecutor`` loads the executor base class and nothing else, and
+``shimtask --version`` loads neither protobuf, flyteidl nor pluggy.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .context import ExecutionContext
-from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord
-from .errors import (
-    ExecutorConflict,
-    ExecutorDenied,
-    ExecutorFailed,
-    ExecutorNotFound,
-    MissingInput,
-    OutputMismatch,
-    PluginLoadError,
-    ShimTaskError,
-    StorageError,
-    TemplateError,
-    UnexpectedInput,
-    UnsupportedType,
-    UsageError,
-    ValueTypeError,
-    VersionMismatch,
-)
-from .executor import ShimTaskExecutor
-from .hookspecs import hookimpl, hookspec
-from .registry import ExecutorRegistry, default_registry
-from .task import ExecutableTemplateShimTask, run_template
-from .template import custom_of, executor_type_of, make_template, parse_template, template_to_json
+from .version import API_VERSION, __version__
 
 if TYPE_CHECKING:
+    from . import errors as errors
+    from . import hookspecs as hookspecs
+    from .context import ExecutionContext
+    from .errors import (
+        ExecutorConflict,
+        ExecutorDenied,
+        ExecutorFailed,
+        ExecutorNotFound,
+        MissingInput,
+        OutputMismatch,
+        PluginLoadError,
+        ShimTaskError,
+        StorageError,
+        TemplateError,
+        UnexpectedInput,
+        UnsupportedType,
+        UsageError,
+        ValueTypeError,
+        VersionMismatch,
+    )
+    from .executor import ShimTaskExecutor
     from .files import Directory, File
+    from .hookspecs import hookimpl, hookspec
+    from .registry import (
+        EXECUTOR_GROUP,
+        PLUGIN_GROUP,
+        EntryPointRecord,
+        ExecutorRegistry,
+        default_registry,
+        executor_type_of,
+    )
     from .sqltemplate import PARAMSTYLES, Paramstyle, compile_query, placeholder_names
+    from .task import ExecutableTemplateShimTask, run_template
+    from .template import custom_of, make_template, parse_template, template_to_json
 
-_LAZY = {  # names loaded on first use: some executors need them, `shimtask execute` does not
+#: public name -> the submodule (relative) that defines it; a name equal to its
+#: module's is the module itself. One line per name.
+_LAZY = {
     "Directory": "files",
+    "EXECUTOR_GROUP": "registry",
+    "EntryPointRecord": "registry",
+    "ExecutableTemplateShimTask": "task",
+    "ExecutionContext": "context",
+    "ExecutorConflict": "errors",
+    "ExecutorDenied": "errors",
+    "ExecutorFailed": "errors",
+    "ExecutorNotFound": "errors",
+    "ExecutorRegistry": "registry",
     "File": "files",
+    "MissingInput": "errors",
+    "OutputMismatch": "errors",
     "PARAMSTYLES": "sqltemplate",
+    "PLUGIN_GROUP": "registry",
     "Paramstyle": "sqltemplate",
+    "PluginLoadError": "errors",
+    "ShimTaskError": "errors",
+    "ShimTaskExecutor": "executor",
+    "StorageError": "errors",
+    "TemplateError": "errors",
+    "UnexpectedInput": "errors",
+    "UnsupportedType": "errors",
+    "UsageError": "errors",
+    "ValueTypeError": "errors",
+    "VersionMismatch": "errors",
     "compile_query": "sqltemplate",
+    "custom_of": "template",
+    "default_registry": "registry",
+    "errors": "errors",
+    "executor_type_of": "registry",
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
+    "hookspecs": "hookspecs",
+    "make_template": "template",
+    "parse_template": "template",
     "placeholder_names": "sqltemplate",
+    "run_template": "task",
+    "template_to_json": "template",
 }
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'shimtask_core' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    loaded = importlib.import_module(f".{module}", __name__)
+    value = loaded if module == name else getattr(loaded, name)
     globals()[name] = value
     return value
 
-__version__ = "0.1.0"
 
-#: The plugin API version; executors declare the range they need in ``requires_api``.
-API_VERSION = 1
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "API_VERSION",

@@ -115,7 +115,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__
 
@@ -269,15 +269,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return _plugins_list(registry, getattr(args, "json", False))
 
 
-def _span(values: Sequence[int] | None, *, as_range: bool = False) -> str:
-    if values is None:
-        return "-"
-    if as_range:
-        return str(values[0]) if values[0] == values[1] else f"{values[0]}..{values[1]}"
-    return ",".join(map(str, values)) or "(none)"
-
-
 def _plugins_list(registry: Any, as_json: bool) -> int:
+    from .registry.checks import describe_range, describe_versions
+
     listed = registry.statuses()
     entries = [e for e, _, _ in listed]
     statuses = [(status, note) for _, status, note in listed]
@@ -291,8 +285,8 @@ def _plugins_list(registry: Any, as_json: bool) -> int:
         print("no executor plugins installed (entry-point group 'shimtask.executors')")
         return EXIT_OK
     if entries:
-        rows = [(e.name, e.dist, e.version, e.value, _span(e.requires_api, as_range=True),
-                 _span(e.task_type_versions), status.replace("-", " "))
+        rows = [(e.name, e.dist, e.version, e.value, describe_range(e.requires_api),
+                 describe_versions(e.task_type_versions, sep=","), status.replace("-", " "))
                 for e, (status, _) in zip(entries, statuses, strict=True)]
         print(_table(("EXECUTOR", "DISTRIBUTION", "VERSION", "ENTRY POINT", "API",
                       "TEMPLATE VERSIONS", "STATUS"), rows))
@@ -313,6 +307,8 @@ def _plugins_list(registry: Any, as_json: bool) -> int:
 
 
 def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
+    from .registry.checks import describe_range, describe_versions
+
     reports = registry.doctor(isolated=not args.in_process, timeout=args.timeout)
     bad = [r for r in reports if not r.ok]
     if args.json:
@@ -324,8 +320,8 @@ def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
         if r.error:
             line += ": " + r.error.replace("\n", "\n    ")
         elif r.status == "ok" and r.group == registry.group:
-            line += (f" [api {_span(r.requires_api, as_range=True)}, template versions "
-                     f"{_span(r.task_type_versions)}]").replace(" -", " any")
+            line += (f" [api {describe_range(r.requires_api, 'any')}, template versions "
+                     f"{describe_versions(r.task_type_versions, 'any', sep=',')}]")
         if r.note:
             line += f" ({r.note})"
         print(line)

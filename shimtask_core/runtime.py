@@ -107,7 +107,7 @@ def execute(
         tt = load_template(template)
         literal_inputs = load_inputs(inputs)
         registry = registry or default_registry()
-        task = ExecutableTemplateShimTask(tt, registry.executor_type_of(tt), registry=registry)
+        task = ExecutableTemplateShimTask(tt, registry.resolution(tt), registry=registry)
         outputs = task.dispatch_execute(ctx, literal_inputs)
         data = outputs.SerializeToString()
     except Exception as exc:

@@ -15,8 +15,7 @@ from .context import ExecutionContext, using_context
 from .errors import ExecutorFailed, ShimTaskError
 from .executor import ShimTaskExecutor
 from .literals import InterfaceCodec
-from .registry import ExecutorRegistry, default_registry
-from .template import executor_type_of
+from .registry import ExecutorRegistry, Resolution, default_registry
 
 if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import LiteralMap
@@ -27,28 +26,25 @@ class ExecutableTemplateShimTask:
     """A ``TaskTemplate`` and the executor that runs it.
 
     ``executor_type`` is a ``ShimTaskExecutor`` subclass or the name of one in
-    the registry. Extra positional and keyword arguments are accepted, as in
-    flytekit, and ignored.
+    the registry (or what :meth:`ExecutorRegistry.resolution` already found for
+    ``tt``: it is resolved once and carried forward). Extra positional and keyword
+    arguments are accepted, as in flytekit, and ignored.
     """
 
     def __init__(
         self,
         tt: TaskTemplate,
-        executor_type: type[ShimTaskExecutor[Any]] | str,
+        executor_type: type[ShimTaskExecutor[Any]] | str | Resolution,
         *args: Any,
         registry: ExecutorRegistry | None = None,
         **kwargs: Any,
     ) -> None:
         self._registry = registry or default_registry()
-        if isinstance(executor_type, str):
-            self._executor_name = executor_type
-            executor_type = self._registry.resolve(executor_type, template=tt)
-        else:
-            self._executor_name = _name_of(tt, executor_type)
-            self._registry.check_versions(executor_type, tt, name=self._executor_name)
+        if not isinstance(executor_type, Resolution):
+            executor_type = self._registry.resolution(executor_type, template=tt)
+        self._resolution = executor_type
         self._task_template = tt
-        self._executor_type = executor_type
-        self._executor = executor_type()
+        self._executor = executor_type.executor()
         self._codec: InterfaceCodec | None = None
 
     @property
@@ -57,7 +53,12 @@ class ExecutableTemplateShimTask:
 
     @property
     def executor_type(self) -> type[ShimTaskExecutor[Any]]:
-        return self._executor_type
+        return self._resolution.executor
+
+    @property
+    def resolution(self) -> Resolution:
+        """The executor type's name, class and entry point, as resolved for this task."""
+        return self._resolution
 
     @property
     def name(self) -> str:
@@ -80,9 +81,9 @@ class ExecutableTemplateShimTask:
         """Send everything to the executor, through the hook so wrapper plugins see it."""
         executor = self._executor
         tt = self._task_template
-        hook = self._registry.plugin_manager.hook.execute_from_model
+        hook = self._registry.execution_hook()
         try:
-            if not hook.get_hookimpls():  # no hook plugin installed: nothing to wrap
+            if hook is None:  # no hook plugin installed: nothing to wrap
                 return executor.execute_from_model(tt, **kwargs)
 
             def run_executor(tt: TaskTemplate, inputs: dict[str, Any]) -> Any:
@@ -92,7 +93,7 @@ class ExecutableTemplateShimTask:
         except ShimTaskError:
             raise
         except Exception as exc:
-            raise ExecutorFailed(self._executor_name, exc) from exc
+            raise ExecutorFailed(self._resolution.name, exc) from exc
 
     def pre_execute(self, user_params: Any) -> Any:
         """A stub kept for dispatch_execute compatibility with PythonTask."""
@@ -138,13 +139,5 @@ def run_template(
     several, and None for none.
     """
     registry = registry or default_registry()
-    task = ExecutableTemplateShimTask(tt, registry.executor_type_of(tt), registry=registry)
-    return task.run(inputs)
+    return ExecutableTemplateShimTask(tt, registry.resolution(tt), registry=registry).run(inputs)
 
-
-def _name_of(tt: TaskTemplate, executor_type: type[ShimTaskExecutor[Any]]) -> str:
-    """The name used in error messages: the template's executor type, else the class name."""
-    try:
-        return executor_type_of(tt)
-    except ShimTaskError:
-        return executor_type.__name__

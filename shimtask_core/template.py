@@ -17,10 +17,21 @@ from google.protobuf.message import DecodeError
 
 from .errors import TemplateError
 from .literals import literal_type_of, struct_to_python
+from .registry.naming import EXECUTOR_TYPE_FIELD, executor_type_of
 
 TaskTemplate = tasks_pb2.TaskTemplate
 
-EXECUTOR_TYPE_FIELD = "executor_type"
+__all__ = [
+    "EXECUTOR_TYPE_FIELD",
+    "TaskTemplate",
+    "container_args",
+    "custom_of",
+    "executor_type_of",
+    "make_template",
+    "output_names",
+    "parse_template",
+    "template_to_json",
+]
 
 
 def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTemplate:
@@ -52,28 +63,6 @@ def custom_of(tt: tasks_pb2.TaskTemplate) -> dict[str, Any]:
     protobuf Struct stores every number as a double.
     """
     return struct_to_python(tt.custom) if tt.HasField("custom") else {}
-
-
-def executor_type_of(tt: tasks_pb2.TaskTemplate) -> str:
-    """The executor type a template names: ``custom["executor_type"]``, else its ``type``."""
-    if tt.HasField("custom"):
-        value = tt.custom.fields.get(EXECUTOR_TYPE_FIELD)
-        if value is not None:
-            if value.WhichOneof("kind") != "string_value" or not value.string_value:
-                from google.protobuf import json_format
-
-                raise TemplateError(
-                    f"custom[{EXECUTOR_TYPE_FIELD!r}] must be a non-empty string naming the "
-                    f"executor, not {json_format.MessageToJson(value)}",
-                    source=tt.id.name or None,
-                )
-            return str(value.string_value)
-    if tt.type:
-        return str(tt.type)
-    raise TemplateError(
-        f"the template names no executor: set custom[{EXECUTOR_TYPE_FIELD!r}] or its type",
-        source=tt.id.name or None,
-    )
 
 
 def container_args(template_path: str = "{{.taskTemplatePath}}") -> list[str]:

@@ -11,8 +11,8 @@ import pytest
 
 from pluginenv import PluginVenv, build_wheel
 from shimtask_core import ExecutorRegistry
-from shimtask_core import index as index_mod
 from shimtask_core.discovery import EXECUTOR_GROUP, PLUGIN_GROUP
+from shimtask_core.registry import index as index_mod
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import shimtask_core
+import shimtask_core.version
 from shimtask_core import (
     ExecutorConflict,
     ExecutorDenied,
@@ -105,7 +106,7 @@ def test_api_range_of_the_class(site: Path, plugin: Plugin,
     with pytest.raises(VersionMismatch) as info:
         registry.resolve("future")
     assert (info.value.kind, info.value.got, info.value.accepted) == ("api", 1, "2..4")
-    monkeypatch.setattr(shimtask_core, "API_VERSION", 3)
+    monkeypatch.setattr(shimtask_core.version, "API_VERSION", 3)
     assert registry.resolve("future").__name__ == "Executor"
     with pytest.raises(VersionMismatch):
         registry.resolve("current")  # cached, and still checked

@@ -2,241 +2,71 @@
 
 Like stevedore's ``DriverManager``, it resolves exactly one executor per
 template. Listing reads entry-point metadata only (through the persisted
-index, :mod:`shimtask_core.index`); resolving imports only the plugin that
-provides the requested name. The rules live here:
+index, :mod:`.index`); resolving imports only the plugin that provides the
+requested name. The rules live here:
 
-* **policy first**: allow/deny globs are applied before anything is imported;
-* **conflicts**: two distributions claiming one name is an error naming both,
-  unless the user prefers one (``prefer=`` or ``SHIMTASK_PREFER``); one
-  distribution seen twice on ``sys.path`` is not a conflict (discovery keeps
-  the first, as the import system does);
+* **policy first**: allow/deny globs (:mod:`.policy`) are applied before
+  anything is imported;
+* **conflicts** (:meth:`ExecutorRegistry._choose`): two distributions claiming
+  one name is an error naming both, unless the user prefers one (``prefer=`` or
+  ``SHIMTASK_PREFER``); one distribution seen twice on ``sys.path`` is not a
+  conflict (discovery keeps the first, as the import system does);
 * **isolation**: a plugin that fails to load breaks only its own name, and
   :meth:`ExecutorRegistry.doctor` imports each plugin in a separate process;
-* **versions**: an executor's ``requires_api`` must contain
+* **versions** (:mod:`.checks`): an executor's ``requires_api`` must contain
   ``shimtask_core.API_VERSION`` and its ``task_type_versions`` the template's
   ``task_type_version``; both are checked before execution, and before import
-  when the distribution declares them in its metadata (see
-  :mod:`shimtask_core.discovery`).
+  when the distribution declares them in its metadata.
+
+Resolving gives a :class:`Resolution` (name, class, entry point), which an
+execution carries forward instead of asking the registry again.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
-from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord, normalize_dist_name
-from .errors import (
+from ..errors import (
     ExecutorConflict,
     ExecutorDenied,
     ExecutorNotFound,
     PluginLoadError,
-    VersionMismatch,
+    ShimTaskError,
 )
-from .executor import ShimTaskExecutor
-from .template import executor_type_of
+from ..executor import ShimTaskExecutor
+from .checks import check_class, check_declared, load_entry_point, validate_executor
+from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord, normalize_dist_name
+from .naming import executor_type_of
+from .policy import Policy
 
 if TYPE_CHECKING:
     import pluggy
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
+    from .doctor import DoctorReport
     from .index import IndexState
-
-ALLOW_ENV = "SHIMTASK_ALLOW"
-DENY_ENV = "SHIMTASK_DENY"
-PREFER_ENV = "SHIMTASK_PREFER"
 
 IN_PROCESS = "(registered in-process)"
 
 #: Seconds one plugin may take to import under ``doctor()`` before it is reported as hung.
 DOCTOR_TIMEOUT = 60.0
 
+ExecutorClass = type[ShimTaskExecutor[Any]]
+
 
 @final
-@dataclass(frozen=True)
-class DoctorReport:
-    """The outcome of checking one entry point.
-
-    ``status`` is ``ok``, ``broken`` (it does not import, is not an executor, or
-    needs another API), ``conflict`` (it imports, but another distribution claims
-    its name and no preference picks one) or ``denied`` (the policy excludes it:
-    not imported). ``ok`` is false for ``broken`` and ``conflict``.
-    ``requires_api`` and ``task_type_versions`` are what :meth:`ExecutorRegistry.resolve`
-    enforces: the class attributes (when it was imported) and the metadata
-    declarations combined, as both are checked.
-    """
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What resolving a template gave: the executor type ``name``, the ``executor``
+    class, and the entry point it came from (for an executor given as a class or
+    registered in-process, a record of that class with no distribution)."""
 
     name: str
-    group: str
-    value: str
-    dist: str
-    version: str
-    ok: bool
-    error: str | None = None
-    status: str = "ok"
-    note: str | None = None
-    requires_api: tuple[int, int] | None = None
-    task_type_versions: tuple[int, ...] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "group": self.group,
-            "value": self.value,
-            "dist": self.dist,
-            "version": self.version,
-            "ok": self.ok,
-            "status": self.status,
-            "error": self.error,
-            "note": self.note,
-            "requires_api": list(self.requires_api) if self.requires_api else None,
-            "task_type_versions": (list(self.task_type_versions)
-                                   if self.task_type_versions is not None else None),
-        }
-
-
-def _split_env(value: str | None) -> list[str] | None:
-    if value is None or not value.strip():
-        return None
-    return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
-
-
-def _parse_prefer(value: str | None) -> dict[str, str]:
-    prefer = {}
-    for item in _split_env(value) or []:
-        name, sep, dist = item.partition("=")
-        if sep:
-            prefer[name.strip()] = dist.strip()
-    return prefer
-
-
-def _matches(pattern: str, name: str, dist: str | None) -> bool:
-    if fnmatch.fnmatchcase(name, pattern):
-        return True
-    return dist is not None and fnmatch.fnmatchcase(normalize_dist_name(dist),
-                                                    normalize_dist_name(pattern))
-
-
-def load_entry_point(record: EntryPointRecord) -> Any:
-    """Import ``module:attr`` of one entry point; any failure becomes PluginLoadError.
-
-    A plugin may raise anything at import, SyntaxError and SystemExit included;
-    only KeyboardInterrupt passes through.
-    """
-    try:
-        obj: Any = importlib.import_module(record.module)
-        for part in filter(None, record.attr.split(".")):
-            obj = getattr(obj, part)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        raise PluginLoadError(record.name, record.value, record.dist, record.version,
-                              exc) from exc
-    return obj
-
-
-# --- version declarations ----------------------------------------------------------------
-
-
-def _api_version() -> int:
-    from . import API_VERSION
-
-    return API_VERSION
-
-
-def _format_range(bounds: tuple[int, int]) -> str:
-    return str(bounds[0]) if bounds[0] == bounds[1] else f"{bounds[0]}..{bounds[1]}"
-
-
-def _format_versions(versions: Sequence[int]) -> str:
-    return ", ".join(map(str, versions)) if versions else "(none)"
-
-
-def class_requires_api(record: EntryPointRecord, cls: type[Any]) -> tuple[int, int] | None:
-    """``cls.requires_api`` as ``(min, max)`` (an int N means ``(N, N)``); PluginLoadError
-    if it is malformed."""
-    value = getattr(cls, "requires_api", None)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if (isinstance(value, tuple | list) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and value[0] <= value[1]):
-        return (value[0], value[1])
-    raise PluginLoadError(record.name, record.value, record.dist, record.version,
-                          f"{cls.__qualname__}.requires_api must be a (min, max) pair of "
-                          f"integers, not {value!r}")
-
-
-def class_task_type_versions(record: EntryPointRecord, cls: type[Any]) -> tuple[int, ...] | None:
-    """``cls.task_type_versions`` as a sorted tuple (None: any); PluginLoadError if it is
-    malformed."""
-    value = getattr(cls, "task_type_versions", None)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    try:
-        items = tuple(sorted(set(value)))
-    except TypeError:
-        items = None
-    if items is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        raise PluginLoadError(record.name, record.value, record.dist, record.version,
-                              f"{cls.__qualname__}.task_type_versions must be a set of "
-                              f"integers or None, not {value!r}")
-    return items
-
-
-def _check_api(record: EntryPointRecord, bounds: tuple[int, int] | None, declared_in: str
-               ) -> None:
-    api = _api_version()
-    if bounds is not None and not bounds[0] <= api <= bounds[1]:
-        raise VersionMismatch(record.name, "api", api, _format_range(bounds),
-                              dist=record.dist or None, version=record.version or None,
-                              declared_in=declared_in)
-
-
-def _check_task_type_version(
-    record: EntryPointRecord, versions: Sequence[int] | None, tt: TaskTemplate, declared_in: str
-) -> None:
-    if versions is not None and tt.task_type_version not in versions:
-        raise VersionMismatch(record.name, "task_type_version", tt.task_type_version,
-                              _format_versions(versions), dist=record.dist or None,
-                              version=record.version or None, declared_in=declared_in,
-                              template=tt.id.name or None)
-
-
-def _check_declared(record: EntryPointRecord, tt: TaskTemplate | None) -> None:
-    """The checks possible from the distribution's metadata alone, before any import."""
-    _check_api(record, record.requires_api, "metadata")
-    if tt is not None:
-        _check_task_type_version(record, record.task_type_versions, tt, "metadata")
-
-
-def _check_class(record: EntryPointRecord, cls: type[Any], tt: TaskTemplate | None) -> None:
-    """The checks the executor class itself declares (``requires_api``, and
-    ``task_type_versions`` when there is a template)."""
-    _check_api(record, class_requires_api(record, cls), "class")
-    if tt is not None:
-        _check_task_type_version(record, class_task_type_versions(record, cls), tt, "class")
-
-
-def _validate(record: EntryPointRecord, obj: Any) -> type[ShimTaskExecutor[Any]]:
-    """The entry point's object as an executor class, with well-formed declarations."""
-    if not (isinstance(obj, type) and issubclass(obj, ShimTaskExecutor)):
-        what = f"{type(obj).__name__} instance" if not isinstance(obj, type) else f"class {obj}"
-        raise PluginLoadError(
-            record.name, record.value, record.dist, record.version,
-            f"{record.value} is a {what}, not a shimtask_core.ShimTaskExecutor subclass",
-        )
-    class_requires_api(record, obj)
-    class_task_type_versions(record, obj)
-    return obj
+    executor: ExecutorClass
+    record: EntryPointRecord
 
 
 class ExecutorRegistry:
@@ -263,21 +93,31 @@ class ExecutorRegistry:
     ) -> None:
         self.group = group
         self.plugin_group = plugin_group
-        self.allow = list(allow) if allow is not None else _split_env(os.environ.get(ALLOW_ENV))
-        self.deny = list(deny) if deny is not None else _split_env(os.environ.get(DENY_ENV)) or []
-        self.prefer = dict(prefer) if prefer is not None else _parse_prefer(
-            os.environ.get(PREFER_ENV))
+        self.policy = Policy.from_env(allow, deny, prefer)
         self.use_index = index
         self._path = list(path) if path is not None else None
         self._records: list[EntryPointRecord] | None = None
         self._index_state: IndexState | None = None
-        self._registered: dict[str, type[ShimTaskExecutor[Any]]] = {}
-        self._loaded: dict[str, tuple[type[ShimTaskExecutor[Any]], EntryPointRecord]] = {}
+        self._has_hook_plugins: bool | None = None
+        self._registered: dict[str, ExecutorClass] = {}
+        self._loaded: dict[str, Resolution] = {}
         self._failed: dict[str, PluginLoadError] = {}
         self._lock = threading.RLock()
         self._name_locks: dict[str, threading.RLock] = {}
         self._plugin_manager: pluggy.PluginManager | None = None
         self.plugin_errors: list[PluginLoadError] = []
+
+    @property
+    def allow(self) -> list[str] | None:
+        return list(self.policy.allow) if self.policy.allow is not None else None
+
+    @property
+    def deny(self) -> list[str]:
+        return list(self.policy.deny)
+
+    @property
+    def prefer(self) -> dict[str, str]:
+        return dict(self.policy.prefer)
 
     # --- metadata only: nothing is imported ----------------------------------------
 
@@ -309,6 +149,7 @@ class ExecutorRegistry:
         with self._lock:
             if rebuild or self._index_state is None:
                 self._records = self._read_index(rebuild=rebuild).records
+                self._has_hook_plugins = None
             assert self._index_state is not None
             return self._index_state
 
@@ -318,6 +159,7 @@ class ExecutorRegistry:
         with self._lock:
             self._records = None
             self._index_state = None
+            self._has_hook_plugins = None
             self._failed.clear()
 
     def denial(self, name: str, dist: str | None = None) -> str | None:
@@ -327,17 +169,12 @@ class ExecutorRegistry:
         against the distribution name both sides are normalised first (PEP 503), so
         ``Shimtask_SQL*`` matches ``shimtask-sqlite3``.
         """
-        for pattern in self.deny:
-            if _matches(pattern, name, dist):
-                return f"it matches deny pattern {pattern!r}"
-        if self.allow is not None and not any(_matches(p, name, dist) for p in self.allow):
-            return f"it matches no allow pattern ({', '.join(self.allow)})"
-        return None
+        return self.policy.denial(name, dist)
 
     def entries(self, *, include_denied: bool = False) -> list[EntryPointRecord]:
         """One record per installed executor entry point (name, value, dist, version)."""
         records = [r for r in self._all_records() if r.group == self.group]
-        if not include_denied and (self.deny or self.allow is not None):
+        if not include_denied and self.policy.restricts:
             records = [r for r in records if self.denial(r.name, r.dist) is None]
         return sorted(records, key=lambda r: (r.name, r.dist))
 
@@ -393,44 +230,62 @@ class ExecutorRegistry:
 
     def resolve(
         self, tt_or_name: TaskTemplate | str, *, template: TaskTemplate | None = None
-    ) -> type[ShimTaskExecutor[Any]]:
+    ) -> ExecutorClass:
         """The executor class for a template or name; imports only the plugin providing it.
 
         With a template (given directly, or as ``template=`` next to a name), the
         executor must accept its ``task_type_version``; in every case it must accept
         this core's API. Both raise :class:`VersionMismatch` before anything runs.
         """
-        if isinstance(tt_or_name, str):
-            name = tt_or_name
+        return self.resolution(tt_or_name, template=template).executor
+
+    def resolution(
+        self, target: TaskTemplate | str | ExecutorClass, *, template: TaskTemplate | None = None
+    ) -> Resolution:
+        """:meth:`resolve`, keeping what it found: the executor type name, the class and
+        its entry point. ``target`` may also be an executor class (the seed API's
+        ``ExecutableTemplateShimTask(tt, SomeExecutor)``): its versions are checked
+        and it is named after the template.
+        """
+        if isinstance(target, type):
+            return self._accept(target, template)
+        if isinstance(target, str):
+            name = target
         else:
-            name = executor_type_of(tt_or_name)
-            template = template if template is not None else tt_or_name
+            name = executor_type_of(target)
+            template = template if template is not None else target
         registered = self._registered.get(name)
         if registered is not None:
-            self.check_versions(registered, template, name=name)
-            return registered
+            return self._accept(registered, template, name=name)
         hit = self._loaded.get(name)
         if hit is None:
             record = self._record_for(name)
             # What the distribution declares is checked before its code is imported.
-            _check_declared(record, template)
+            check_declared(record, template)
             hit = self._load(record)
         else:
-            _check_declared(hit[1], template)
-        cls, record = hit
-        _check_class(record, cls, template)
-        return cls
+            check_declared(hit.record, template)
+        check_class(hit.record, hit.executor, template)
+        return hit
 
     def check_versions(
-        self, executor_cls: type[ShimTaskExecutor[Any]], tt: TaskTemplate | None = None, *,
+        self, executor_cls: ExecutorClass, tt: TaskTemplate | None = None, *,
         name: str | None = None,
     ) -> None:
         """Raise :class:`VersionMismatch` unless ``executor_cls`` accepts this core's API
         (and ``tt``'s ``task_type_version``, when given). For executors given as classes."""
-        label = name or (executor_type_of(tt) if tt is not None else executor_cls.__qualname__)
-        record = EntryPointRecord(label, f"{executor_cls.__module__}:{executor_cls.__qualname__}",
-                                  self.group, "", "")
-        _check_class(record, executor_cls, tt)
+        self._accept(executor_cls, tt, name=name)
+
+    def _accept(self, cls: ExecutorClass, tt: TaskTemplate | None, *, name: str | None = None
+                ) -> Resolution:
+        """The resolution of an executor given as a class: checked as its class declares,
+        named ``name``, else after the template, else after the class."""
+        if name is None:
+            name = cls.__qualname__ if tt is None else _name_in(tt, cls)
+        record = EntryPointRecord(name, f"{cls.__module__}:{cls.__qualname__}", self.group,
+                                  "", "")
+        check_class(record, cls, tt)
+        return Resolution(name, cls, record)
 
     def _name_lock(self, name: str) -> threading.RLock:
         lock = self._name_locks.get(name)
@@ -439,9 +294,7 @@ class ExecutorRegistry:
                 lock = self._name_locks.setdefault(name, threading.RLock())
         return lock
 
-    def _load(
-        self, record: EntryPointRecord
-    ) -> tuple[type[ShimTaskExecutor[Any]], EntryPointRecord]:
+    def _load(self, record: EntryPointRecord) -> Resolution:
         """Import one entry point, once, however many threads ask at the same time.
 
         A failure is remembered: the plugin's module code is not run again (until
@@ -455,11 +308,11 @@ class ExecutorRegistry:
             failed = self._failed.get(name)
             if failed is None:
                 try:
-                    cls = _validate(record, load_entry_point(record))
+                    cls = validate_executor(record, load_entry_point(record))
                 except PluginLoadError as exc:
                     self._failed[name] = exc
                     raise
-                hit = self._loaded[name] = (cls, record)
+                hit = self._loaded[name] = Resolution(name, cls, record)
                 return hit
         raise PluginLoadError(failed.name, failed.value, failed.dist, failed.version,
                               failed.cause) from (
@@ -483,7 +336,7 @@ class ExecutorRegistry:
         """The one record among several allowed claimants of ``name``: the conflict rule."""
         if len(allowed) == 1:
             return allowed[0]
-        preferred = self.prefer.get(name)
+        preferred = self.policy.prefer.get(name)
         if preferred is not None:
             wanted = normalize_dist_name(preferred)
             for record in allowed:
@@ -493,7 +346,7 @@ class ExecutorRegistry:
                                dists=[r.dist for r in allowed], preferred=preferred)
 
     def register(
-        self, name: str, executor_cls: type[ShimTaskExecutor[Any]], *, replace: bool = False
+        self, name: str, executor_cls: ExecutorClass, *, replace: bool = False
     ) -> None:
         """Register an executor in this process (for tests and embedded use).
 
@@ -532,43 +385,14 @@ class ExecutorRegistry:
         broken without taking the report (or the caller) down; the worker is
         restarted for the plugins after it. Denied entry points are not imported.
         """
-        records = sorted(self._all_records(), key=lambda r: (r.group, r.name, r.dist))
-        to_check = [r for r in records if self.denial(r.name, r.dist) is None]
-        results: dict[int, dict[str, Any]] = {}
-        if to_check:
-            from . import doctor
+        from .doctor import Subject, diagnose
 
-            if isolated and doctor.can_spawn():
-                results = doctor.check_isolated(to_check, self.group, timeout)
-            else:
-                results = {i: doctor.check_entry(r, self.group) for i, r in enumerate(to_check)}
-        outcome = {id(r): results[i] for i, r in enumerate(to_check)}
-        status = {id(r): (st, note) for r, st, note in self.statuses()}
-        return [self._report(r, outcome.get(id(r)), status.get(id(r))) for r in records]
-
-    def _report(self, record: EntryPointRecord, result: dict[str, Any] | None,
-                availability: tuple[str, str | None] | None) -> DoctorReport:
-        api = record.requires_api
-        versions = record.task_type_versions
-        if result is None:
-            return DoctorReport(record.name, record.group, record.value, record.dist,
-                                record.version, True, None, "denied",
-                                self.denial(record.name, record.dist), api, versions)
-        status, error, note = result["status"], result.get("error"), None
-        if result.get("requires_api"):
-            low, high = int(result["requires_api"][0]), int(result["requires_api"][1])
-            api = (max(low, api[0]), min(high, api[1])) if api else (low, high)
-        if result.get("task_type_versions") is not None:
-            found = tuple(int(v) for v in result["task_type_versions"])
-            versions = tuple(v for v in found if v in versions) if versions is not None else found
-        if status == "ok" and availability is not None:
-            kind, message = availability
-            if kind == "conflict":
-                status, error = "conflict", message
-            elif kind in ("preferred", "not-preferred"):
-                note = message
-        return DoctorReport(record.name, record.group, record.value, record.dist,
-                            record.version, status == "ok", error, status, note, api, versions)
+        availability = {r: (status, note) for r, status, note in self.statuses()}
+        subjects = [
+            Subject(r, self.denial(r.name, r.dist), availability.get(r, ("ok", None)))
+            for r in sorted(self._all_records(), key=lambda r: (r.group, r.name, r.dist))
+        ]
+        return diagnose(subjects, self.group, isolated=isolated, timeout=timeout)
 
     # --- hooks -----------------------------------------------------------------------
 
@@ -587,17 +411,34 @@ class ExecutorRegistry:
                 pm = self._plugin_manager
         return pm
 
+    def execution_hook(self) -> pluggy.HookCaller | None:
+        """The ``execute_from_model`` hook if a hook plugin implements it, else None.
+
+        With no ``shimtask.plugins`` entry point installed (and none added with
+        :meth:`add_plugin`) no plugin manager is built and pluggy is not imported:
+        the execution calls its executor directly.
+        """
+        pm = self._plugin_manager
+        if pm is None:
+            wraps = self._has_hook_plugins
+            if wraps is None:
+                wraps = self._has_hook_plugins = bool(self.plugin_entries())
+            if not wraps:
+                return None
+            pm = self.plugin_manager
+        hook = pm.hook.execute_from_model
+        return hook if hook.get_hookimpls() else None
+
     def _make_plugin_manager(self) -> pluggy.PluginManager:
-        pm = _new_plugin_manager()
+        from .hooks import new_plugin_manager, register_hook_plugin
+
+        pm = new_plugin_manager()
         self.plugin_errors = []
         for record in sorted(self.plugin_entries(), key=lambda r: (r.name, r.dist)):
             try:
-                pm.register(load_entry_point(record), name=f"{record.dist}:{record.name}")
+                register_hook_plugin(pm, record)
             except PluginLoadError as exc:
                 self._warn(exc)
-            except Exception as exc:  # pluggy's validation of the plugin's hookimpls
-                self._warn(PluginLoadError(record.name, record.value, record.dist,
-                                           record.version, exc))
         return pm
 
     def _warn(self, exc: PluginLoadError) -> None:
@@ -612,14 +453,13 @@ class ExecutorRegistry:
         self.plugin_manager.register(plugin, name=name)
 
 
-def _new_plugin_manager() -> pluggy.PluginManager:
-    import pluggy
-
-    from . import hookspecs
-
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    return pm
+def _name_in(tt: TaskTemplate, cls: ExecutorClass) -> str:
+    """The name of an executor given as a class: the executor type its template names,
+    else (a template naming none) the class's name."""
+    try:
+        return executor_type_of(tt)
+    except ShimTaskError:
+        return cls.__name__
 
 
 _default: ExecutorRegistry | None = None

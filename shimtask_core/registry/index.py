@@ -1,0 +1,283 @@
+"""The persisted index of entry points: listing without rescanning every distribution.
+
+Scanning ``sys.path`` reads one ``entry_points.txt`` per installed distribution,
+which takes tens of milliseconds with a thousand installed. The index keeps the
+result of that scan in the user cache directory, in a file named after the
+``sys.path`` it describes, together with the *state* it was built from:
+
+* the modification time of every ``sys.path`` directory (``pip install``,
+  ``uninstall`` and upgrades create or delete a ``.dist-info`` directory there,
+  which changes it), and
+* the modification time of every ``.egg-info/entry_points.txt`` (development
+  installs rewrite those in place).
+
+A lookup stats those paths and reads one small JSON file; if anything differs
+the index is rebuilt. Nothing here is ever fatal: a corrupt, foreign or
+unreadable file is rebuilt, an unwritable cache is bypassed (the scan result is
+used directly), and writes are atomic (a temporary file, then ``os.replace``).
+
+``SHIMTASK_NO_INDEX=1`` turns the index off; ``SHIMTASK_CACHE_DIR`` moves it
+(default ``$XDG_CACHE_HOME/shimtask``, else ``~/.cache/shimtask``).
+
+This module imports neither ``importlib.metadata`` nor anything optional: it is
+on the path of every ``shimtask execute``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import zlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, final
+
+from ..storage import write_local_atomic
+from .discovery import EntryPointRecord, files_key, path_key, scan_path
+
+INDEX_FORMAT = 1
+NO_INDEX_ENV = "SHIMTASK_NO_INDEX"
+CACHE_DIR_ENV = "SHIMTASK_CACHE_DIR"
+
+#: Index files kept per cache directory (one per distinct ``sys.path``); older ones go.
+MAX_INDEX_FILES = 64
+
+_FALSY = ("", "0", "false", "no", "off")
+
+
+def index_enabled() -> bool:
+    """False when ``SHIMTASK_NO_INDEX`` is set to a true value (``1``, ``yes``, ...)."""
+    return os.environ.get(NO_INDEX_ENV, "").strip().lower() in _FALSY
+
+
+def cache_dir() -> str:
+    """``SHIMTASK_CACHE_DIR``, else ``$XDG_CACHE_HOME/shimtask``, else ``~/.cache/shimtask``
+    (``%LOCALAPPDATA%\\shimtask\\cache`` on Windows)."""
+    explicit = os.environ.get(CACHE_DIR_ENV)
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "shimtask")
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return os.path.join(os.environ["LOCALAPPDATA"], "shimtask", "cache")
+    return os.path.join(os.path.expanduser("~"), ".cache", "shimtask")
+
+
+def index_file(key: Sequence[tuple[str, int]], groups: Collection[str],
+               directory: str | None = None) -> str:
+    """The index file for a ``sys.path`` (its entries, not their state) and groups."""
+    ident = "\0".join([*(entry for entry, _ in key), "", *sorted(groups)])
+    crc = zlib.crc32(ident.encode("utf-8", "surrogateescape"))
+    return os.path.join(directory or cache_dir(), f"index-{crc:08x}.json")
+
+
+@final
+@dataclass
+class IndexState:
+    """What a lookup found: where the index is, whether it was used, and what it holds.
+
+    ``status`` is one of ``fresh`` (read from the index, nothing scanned),
+    ``built`` (no index yet: scanned and written), ``rebuilt`` (the installed
+    distributions changed, or ``--rebuild``), ``bypassed`` (scanned; the index
+    could not be written or is not trusted: see ``reason``), ``disabled``
+    (``SHIMTASK_NO_INDEX`` or ``ExecutorRegistry(index=False)``).
+    """
+
+    file: str | None
+    status: str
+    records: list[EntryPointRecord]
+    path: list[tuple[str, int]] = field(default_factory=list)
+    watched: list[tuple[str, int]] = field(default_factory=list)
+    reason: str | None = None
+    elapsed: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "reason": self.reason,
+            "path": [{"entry": e, "mtime_ns": m} for e, m in self.path],
+            "watched": [{"file": f, "mtime_ns": m} for f, m in self.watched],
+            "records": [r.as_dict() for r in self.records],
+            "elapsed_ms": round(self.elapsed * 1000, 3),
+        }
+
+
+def load(
+    path: Sequence[str] | None = None,
+    groups: Collection[str] = (),
+    *,
+    enabled: bool | None = None,
+    rebuild: bool = False,
+    directory: str | None = None,
+) -> IndexState:
+    """The entry points of ``groups`` on ``path`` (default ``sys.path``), from the index
+    when it is up to date, else by scanning (and then writing the index)."""
+    start = time.perf_counter()
+    state = _lookup(list(sys.path if path is None else path), groups,
+                    index_enabled() if enabled is None else enabled, rebuild, directory)
+    state.elapsed = time.perf_counter() - start
+    return state
+
+
+def _lookup(entries: list[str], groups: Collection[str], enabled: bool, rebuild: bool,
+            directory: str | None) -> IndexState:
+    key = path_key(entries)
+    if not enabled:
+        return IndexState(None, "disabled", scan_path(entries, groups), key)
+    try:
+        target = index_file(key, groups, directory)
+    except (OSError, RuntimeError) as exc:  # no home directory, say
+        return IndexState(None, "bypassed", scan_path(entries, groups), key,
+                          reason=f"no cache directory: {exc}")
+    if rebuild:
+        return _build(target, entries, key, groups, "rebuilt", "rebuild requested")
+    cached, why = _read(target, key, groups)
+    if cached is not None:
+        return IndexState(target, "fresh", cached[0], key, cached[1])
+    if why is not None:
+        return _build(target, entries, key, groups, "rebuilt", why)
+    return _build(target, entries, key, groups, "built", None)
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _read(
+    target: str, key: list[tuple[str, int]], groups: Collection[str]
+) -> tuple[tuple[list[EntryPointRecord], list[tuple[str, int]]] | None, str | None]:
+    """The records if the index at ``target`` is valid for ``key``; else why not
+    (None when there simply is no index yet)."""
+    try:
+        fd = os.open(target, os.O_RDONLY)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot read {target}: {exc.strerror or exc}"
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            if not _trusted(os.fstat(fh.fileno())):
+                return None, "the index file is not owned by this user"
+            data = json.loads(fh.read())
+        return _decode(data, key, groups)
+    except Exception as exc:  # anything unreadable is rebuilt, never fatal
+        return None, f"the index was unreadable ({type(exc).__name__})"
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """An index decides what gets imported: only trust one written by this user."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # Windows: the per-user cache directory is the protection
+        return True
+    return st.st_uid == getuid() and not st.st_mode & 0o022
+
+
+def _decode(
+    data: Any, key: list[tuple[str, int]], groups: Collection[str]
+) -> tuple[tuple[list[EntryPointRecord], list[tuple[str, int]]] | None, str | None]:
+    if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+        return None, "the index has another format"
+    if data.get("groups") != sorted(groups):
+        return None, "the index is for other entry-point groups"
+    if [tuple(item) for item in data["path"]] != key:
+        return None, "installed distributions changed (a sys.path directory was modified)"
+    watched = [(str(f), int(m)) for f, m in data["watched"]]
+    if files_key(f for f, _ in watched) != watched:
+        return None, "an .egg-info entry_points.txt changed"
+    records = [EntryPointRecord.from_row(row) for row in data["records"]]
+    return (records, watched), None
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _build(
+    target: str, entries: list[str], key: list[tuple[str, int]], groups: Collection[str],
+    status: str, reason: str | None,
+) -> IndexState:
+    watch: list[str] = []
+    # The key is taken *before* the scan: a distribution installed during the scan
+    # leaves the stored key older than the directory, so the next lookup rebuilds.
+    records = scan_path(entries, groups, watch=watch)
+    watched = files_key(watch)
+    if path_key(entries) != key:
+        return IndexState(target, "bypassed", records, key, watched,
+                          reason="the installed distributions changed during the scan")
+    if _racy(key):
+        return IndexState(target, "bypassed", records, key, watched,
+                          reason="a sys.path directory changed too recently to be trusted "
+                                 "on a file system with coarse timestamps")
+    data = {
+        "format": INDEX_FORMAT,
+        "python": sys.executable,
+        "groups": sorted(groups),
+        "path": [list(item) for item in key],
+        "watched": [list(item) for item in watched],
+        "records": [r.to_row() for r in records],
+    }
+    error = _write_atomic(target, json.dumps(data, separators=(",", ":")).encode("utf-8"))
+    if error is not None:
+        return IndexState(target, "bypassed", records, key, watched, reason=error)
+    return IndexState(target, status, records, key, watched, reason=reason)
+
+
+def _racy(key: list[tuple[str, int]]) -> bool:
+    """A directory modified within the last two seconds on a file system that keeps
+    whole seconds only could change again without its mtime changing (git's
+    "racily clean" problem): do not persist such a state."""
+    now = time.time_ns()
+    return any(m > 0 and m % 1_000_000_000 == 0 and now - m < 2_000_000_000 for _, m in key)
+
+
+def _write_atomic(target: str, payload: bytes) -> str | None:
+    """Write ``payload`` to ``target`` atomically; returns the error message, or None."""
+    directory = os.path.dirname(target)
+    try:
+        write_local_atomic(target, payload, mode=0o644, dir_mode=0o700)
+    except OSError as exc:
+        return f"cannot write the index in {directory}: {exc.strerror or exc}"
+    _prune(directory, keep=target)
+    return None
+
+
+def _unlink(name: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def _prune(directory: str, keep: str) -> None:
+    """Keep the most recently written ``MAX_INDEX_FILES`` index files."""
+    try:
+        with os.scandir(directory) as it:
+            found = [(e.stat().st_mtime_ns, e.path) for e in it
+                     if e.name.startswith("index-") and e.name.endswith(".json")]
+    except OSError:
+        return
+    if len(found) <= MAX_INDEX_FILES:
+        return
+    found.sort(reverse=True)
+    for _, name in found[MAX_INDEX_FILES:]:
+        if name != keep:
+            _unlink(name)
+
+
+def clear(directory: str | None = None) -> int:
+    """Delete every index file in the cache directory; returns how many."""
+    directory = directory or cache_dir()
+    removed = 0
+    try:
+        with os.scandir(directory) as it:
+            names = [e.path for e in it if e.name.startswith("index-")]
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            os.unlink(name)
+            removed += 1
+        except OSError:
+            pass
+    return removed

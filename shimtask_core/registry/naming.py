@@ -1,0 +1,44 @@
+"""What a template names: the one field the registry reads from a ``TaskTemplate``.
+
+Reading ``custom["executor_type"]`` is a look-up in the template's protobuf
+``Struct``; it needs neither the literal codec nor any flyteidl module of its
+own (the template object already carries its classes), so discovery stays
+free of both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import TemplateError
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+EXECUTOR_TYPE_FIELD = "executor_type"
+
+
+def executor_type_of(tt: TaskTemplate) -> str:
+    """The executor type a template names: ``custom["executor_type"]``, else its ``type``.
+
+    flytekit's templates carry no ``executor_type``, and their ``type`` (``sqlite``
+    for a ``SQLite3Task``) is the name a plugin registers to run them unchanged.
+    """
+    if tt.HasField("custom"):
+        value = tt.custom.fields.get(EXECUTOR_TYPE_FIELD)
+        if value is not None:
+            if value.WhichOneof("kind") != "string_value" or not value.string_value:
+                from google.protobuf import json_format  # only to show the bad value
+
+                raise TemplateError(
+                    f"custom[{EXECUTOR_TYPE_FIELD!r}] must be a non-empty string naming the "
+                    f"executor, not {json_format.MessageToJson(value)}",
+                    source=tt.id.name or None,
+                )
+            return str(value.string_value)
+    if tt.type:
+        return str(tt.type)
+    raise TemplateError(
+        f"the template names no executor: set custom[{EXECUTOR_TYPE_FIELD!r}] or its type",
+        source=tt.id.name or None,
+    )
