@@ -260,6 +260,23 @@ class StorageError(ShimTaskError):
         super().__init__(f"cannot {action} {uri}: {reason}")
 
 
+class MissingDependency(ShimTaskError):
+    """An optional package that this URI or value needs is not installed in this image.
+
+    Retrying cannot help, so it is never recoverable; ``extra`` names the
+    ``shimtask-core[extra]`` that installs ``package``.
+    """
+
+    code = "MissingDependency"
+
+    def __init__(self, package: str, *, purpose: str, extra: str | None = None) -> None:
+        self.package = package
+        self.purpose = purpose
+        self.extra = extra
+        install = f"pip install 'shimtask-core[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{purpose} needs {package}, which is not installed: {install}")
+
+
 class UsageError(ShimTaskError):
     """The command line or API was called with arguments that make no sense."""
 
@@ -282,6 +299,7 @@ ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     VersionMismatch: ("USER", False),
     ExecutorFailed: ("USER", False),
     UsageError: ("USER", False),
+    MissingDependency: ("USER", False),
     StorageError: ("SYSTEM", True),
 }
 

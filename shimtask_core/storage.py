@@ -8,10 +8,14 @@ or the whole new one, never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import StorageError
+from .errors import MissingDependency, ShimTaskError, StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def local_path(uri: str) -> str | None:
@@ -28,20 +32,76 @@ def join(prefix: str, name: str) -> str:
     return prefix.rstrip("/") + "/" + name if prefix else name
 
 
+# fsspec protocol -> (the package implementing it, the shimtask-core extra installing it)
+_IMPLEMENTATIONS = {
+    "s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
+    "abfs": ("adlfs", None), "abfss": ("adlfs", None), "az": ("adlfs", None),
+}
+
+
+def storage_options(protocol: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """fsspec options for ``protocol`` from the environment a Flyte pod receives.
+
+    For S3, flytekit's ``FLYTE_AWS_ENDPOINT``, ``FLYTE_AWS_ACCESS_KEY_ID`` and
+    ``FLYTE_AWS_SECRET_ACCESS_KEY`` (what Flyte's sandbox and many clusters set)
+    win over the standard ``AWS_*`` variables, which botocore reads by itself
+    (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` are passed explicitly, for
+    botocore releases that predate them). Other protocols take their own
+    standard configuration (``GOOGLE_APPLICATION_CREDENTIALS``, ...).
+    """
+    env = os.environ if environ is None else environ
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a"):
+        key, secret = env.get("FLYTE_AWS_ACCESS_KEY_ID"), env.get("FLYTE_AWS_SECRET_ACCESS_KEY")
+        if key and secret:
+            options["key"], options["secret"] = key, secret
+        endpoint = (env.get("FLYTE_AWS_ENDPOINT") or env.get("AWS_ENDPOINT_URL_S3")
+                    or env.get("AWS_ENDPOINT_URL"))
+        if endpoint:
+            options["client_kwargs"] = {"endpoint_url": endpoint}
+        style = env.get("FLYTE_AWS_ADDRESSING_STYLE")
+        if style:
+            options["config_kwargs"] = {"s3": {"addressing_style": style}}
+    return options
+
+
+@functools.cache
+def configure_fsspec() -> None:
+    """Give fsspec the options :func:`storage_options` finds, for every fsspec user.
+
+    They go into fsspec's own configuration (``fsspec.config.conf``, what
+    ``FSSPEC_S3_*`` variables set), under anything already configured there, so
+    plugins that open URIs with fsspec or pyarrow directly get the pod's S3
+    settings too. Runs once per process, when fsspec is first needed.
+    """
+    from fsspec.config import conf
+
+    for protocol in ("s3",):
+        options = storage_options(protocol)
+        if options:
+            conf[protocol] = {**options, **conf.get(protocol, {})}
+
+
 def _filesystem(uri: str) -> tuple[Any, str]:
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec is a dependency
         raise StorageError(uri, "open", f"fsspec is not installed ({exc})") from None
+    configure_fsspec()
+    protocol = uri.split("://", 1)[0].lower()
     try:
         fs, path = fsspec.core.url_to_fs(uri)
-    except (ImportError, ValueError) as exc:
-        protocol = uri.split("://", 1)[0]
-        raise StorageError(
-            uri, "open",
-            f"{exc} (the {protocol!r} protocol needs its fsspec implementation installed, "
-            f"e.g. 'pip install s3fs' for s3://)",
-        ) from None
+    except ImportError:
+        package, extra = _IMPLEMENTATIONS.get(protocol, (None, None))
+        if package is None:
+            raise StorageError(uri, "open", f"the {protocol}:// protocol needs its fsspec "
+                               f"implementation installed") from None
+        raise MissingDependency(package, purpose=f"{uri}: the {protocol}:// protocol",
+                                extra=extra) from None
+    except ValueError as exc:
+        raise StorageError(uri, "open", f"{exc} (no fsspec implementation of "
+                           f"{protocol}:// is known)") from None
     return fs, path
 
 
@@ -55,7 +115,7 @@ def read_bytes(uri: str) -> bytes:
         fs, remote = _filesystem(uri)
         data: bytes = fs.cat_file(remote)
         return data
-    except StorageError:
+    except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
         raise StorageError(uri, "read", exc) from exc
@@ -73,7 +133,7 @@ def write_bytes(uri: str, data: bytes) -> None:
         if parent and parent != remote:
             fs.makedirs(parent, exist_ok=True)
         fs.pipe_file(remote, data)
-    except StorageError:
+    except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
         raise StorageError(uri, "write", exc) from exc
@@ -113,7 +173,7 @@ def put_file(local: str, uri: str) -> None:
             return
         fs, remote = _filesystem(uri)
         fs.put_file(local, remote)
-    except StorageError:
+    except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
         raise StorageError(uri, "upload", exc) from exc
@@ -138,7 +198,7 @@ def remove(uri: str) -> None:
         fs, remote = _filesystem(uri)
         if fs.exists(remote):
             fs.rm_file(remote)
-    except StorageError:
+    except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
         raise StorageError(uri, "remove", exc) from exc

@@ -117,6 +117,40 @@ class PluginVenv:
                     link.symlink_to(target, target_is_directory=target.is_dir())
         self._write_console_script()
 
+    def link_distributions(self, *names: str) -> None:
+        """Make installed distributions and everything they require importable here.
+
+        For optional stacks a test needs in its subprocesses (``s3fs``: aiobotocore,
+        botocore, aiohttp, ...): their files and metadata are linked from this
+        interpreter's environment, without a network, so their ``importlib.metadata``
+        lookups work as in a pip install.
+        """
+        import importlib.metadata as md
+        import re
+
+        seen: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                dist = md.distribution(name)
+            except md.PackageNotFoundError:
+                continue  # an optional requirement that is not installed
+            for requirement in dist.requires or ():
+                if "extra ==" in requirement:
+                    continue
+                todo.append(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])
+            tops = {Path(str(f)).parts[0] for f in dist.files or ()
+                    if not str(f).startswith("..") and "__pycache__" not in str(f)}
+            for top in tops:
+                target = Path(str(dist.locate_file(top)))
+                link = self.site_packages / top
+                if target.exists() and not link.exists() and not top.endswith(".pth"):
+                    link.symlink_to(target, target_is_directory=target.is_dir())
+
     def _write_console_script(self) -> None:
         script = self.root / "bin" / "shimtask"
         script.write_text(
