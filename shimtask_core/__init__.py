@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from . import errors as errors
     from . import hookspecs as hookspecs
     from .context import ExecutionContext
+    from .datasets import DatasetRef
     from .errors import (
         ExecutorConflict,
         ExecutorDenied,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 #: public name -> the submodule (relative) that defines it; a name equal to its
 #: module's is the module itself. One line per name.
 _LAZY = {
+    "DatasetRef": "datasets",
     "Directory": "files",
     "EXECUTOR_GROUP": "registry",
     "EntryPointRecord": "registry",
@@ -112,6 +114,7 @@ __all__ = [
     "EXECUTOR_GROUP",
     "PARAMSTYLES",
     "PLUGIN_GROUP",
+    "DatasetRef",
     "Directory",
     "EntryPointRecord",
     "ExecutableTemplateShimTask",

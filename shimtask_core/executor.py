@@ -38,11 +38,16 @@ class ShimTaskExecutor(Generic[T], metaclass=_InstanceTracker):
         ``(minimum, maximum)`` pair of integers; ``None`` means any.
     ``is_sync``
         Whether it finishes quickly enough to be served synchronously.
+    ``lazy_datasets``
+        Structured-dataset inputs arrive as ``DatasetRef`` (URI and declared
+        columns, nothing read) instead of a ``pyarrow.Table``, for executors that
+        scan the data where it lies.
     """
 
     task_type_versions: ClassVar[frozenset[int] | None] = None
     requires_api: ClassVar[tuple[int, int] | None] = None
     is_sync: ClassVar[bool] = True
+    lazy_datasets: ClassVar[bool] = False
 
     _instantiated_in: str = ""
     _lhs: str | None = None

@@ -74,7 +74,8 @@ class ExecutableTemplateShimTask:
         """The prepared converter for this template's interface (built on first use)."""
         codec = self._codec
         if codec is None:
-            codec = self._codec = InterfaceCodec(self._task_template.interface)
+            codec = self._codec = InterfaceCodec(
+                self._task_template.interface, lazy_datasets=self.executor_type.lazy_datasets)
         return codec
 
     def execute(self, **kwargs: Any) -> Any:

@@ -13,7 +13,7 @@ from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 
 from .. import storage
 from ..errors import MissingInput, OutputMismatch, UnexpectedInput, UnsupportedType, ValueTypeError
-from .base import Literal, LiteralMap, Mismatch, SimpleType, got
+from .base import Decoder, Literal, LiteralMap, Mismatch, SimpleType, got
 from .decode import decoder_for
 from .encode import encoder_for, filler_for
 from .types import describe
@@ -22,12 +22,12 @@ from .types import describe
 class _Variable:
     __slots__ = ("decode", "encode", "expected", "fill", "is_dict", "name", "optional")
 
-    def __init__(self, name: str, lt: types_pb2.LiteralType) -> None:
+    def __init__(self, name: str, lt: types_pb2.LiteralType, *, lazy: bool = False) -> None:
         self.name = name
         self.expected = describe(lt)
         try:
             self.fill = filler_for(lt)
-            self.decode = decoder_for(lt)
+            self.decode = _lazy_decoder(lt) if lazy else decoder_for(lt)
         except UnsupportedType as exc:
             raise UnsupportedType(exc.type_description, variable=name) from None
         self.encode = encoder_for(lt, fill=self.fill)
@@ -59,8 +59,21 @@ def _positional_names(names: list[str]) -> bool:
     return names == [f"o{i}" for i in range(len(names))]
 
 
-def _variables(variable_map: interface_pb2.VariableMap) -> dict[str, _Variable]:
-    return {name: _Variable(name, var.type)
+_DATASET_KINDS = frozenset({"structured_dataset_type", "schema"})
+
+
+def _lazy_decoder(lt: types_pb2.LiteralType) -> Decoder:
+    """A dataset's decoder that reads nothing (a DatasetRef); any other type's usual one."""
+    if lt.WhichOneof("type") in _DATASET_KINDS:
+        from .datasets import dataset_decoder  # the converter's own module, on first use
+
+        return dataset_decoder(lt, lazy=True)
+    return decoder_for(lt)
+
+
+def _variables(variable_map: interface_pb2.VariableMap, *,
+               lazy_datasets: bool = False) -> dict[str, _Variable]:
+    return {name: _Variable(name, var.type, lazy=lazy_datasets)
             for name, var in sorted(variable_map.variables.items())}
 
 
@@ -80,8 +93,10 @@ class InterfaceCodec:
 
     __slots__ = ("_outputs_by_index", "_single_output", "inputs", "outputs")
 
-    def __init__(self, interface: interface_pb2.TypedInterface) -> None:
-        self.inputs = _variables(interface.inputs)
+    def __init__(self, interface: interface_pb2.TypedInterface, *,
+                 lazy_datasets: bool = False) -> None:
+        """``lazy_datasets``: structured-dataset *inputs* decode to ``DatasetRef``s."""
+        self.inputs = _variables(interface.inputs, lazy_datasets=lazy_datasets)
         self.outputs = _variables(interface.outputs)
         names = sorted(self.outputs, key=lambda n: int(n[1:]) if n[1:].isdigit() else -1)
         self._outputs_by_index = (

@@ -17,15 +17,17 @@ Output values: a ``pyarrow.Table`` (or ``RecordBatch``), a ``pandas.DataFrame``
 one, so an empty result keeps its columns). Declared columns must be present.
 A ``str`` or ``os.PathLike`` is parquet data already written: a remote URI is
 referenced as is, a local file or directory is uploaded first.
-Inputs read the whole dataset, or only the declared columns when there are any.
+Inputs read the whole dataset, or only the declared columns when there are any;
+an executor with ``lazy_datasets = True`` gets a :class:`DatasetRef` instead (the
+URI and the declared columns, nothing read), so it can scan the data where it lies.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, final
 
 from flyteidl.core import literals_pb2, types_pb2
 
@@ -217,31 +219,79 @@ def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> N
         raise StorageError(part, "write", exc) from exc
 
 
-def dataset_decoder(lt: types_pb2.LiteralType) -> Decoder:
-    """The decoder of a structured dataset or schema type: the literal -> a pyarrow.Table."""
+def dataset_decoder(lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
+    """The decoder of a structured dataset or schema type: the literal -> a pyarrow.Table
+    (a :class:`DatasetRef` with ``lazy``, reading nothing)."""
     expected = describe(lt)
     _, declared = _declared(lt)
     columns = [name for name, _ in declared] or None
 
     def decode(lit: literals_pb2.Literal) -> Any:
-        scalar = lit.scalar
-        kind = scalar.WhichOneof("value")
-        if kind == "structured_dataset":
-            fmt = scalar.structured_dataset.metadata.structured_dataset_type.format
-            if fmt not in ("", PARQUET):
-                raise Mismatch(expected, f"a {fmt!r} dataset (only parquet is read)")
-            return read_table(scalar.structured_dataset.uri, columns, expected)
-        if kind == "schema":
-            return read_table(scalar.schema.uri, columns, expected)
-        fields = dict_of(lit)  # a dataset inside a dataclass: {"uri": ..., "file_format": ...}
-        if fields is not None and isinstance(fields.get("uri"), str):
-            fmt = fields.get("file_format") or PARQUET
-            if fmt != PARQUET:
-                raise Mismatch(expected, f"a {fmt!r} dataset (only parquet is read)")
-            return read_table(fields["uri"], columns, expected)
-        raise Mismatch(expected, literal_kind(lit))
+        uri = _dataset_uri(lit, expected)
+        if lazy:
+            return DatasetRef(uri, columns)
+        return read_table(uri, columns, expected)
 
     return decode
+
+
+def _dataset_uri(lit: literals_pb2.Literal, expected: str) -> str:
+    """Where a dataset literal's parquet data is."""
+    scalar = lit.scalar
+    kind = scalar.WhichOneof("value")
+    if kind == "structured_dataset":
+        fmt = scalar.structured_dataset.metadata.structured_dataset_type.format
+        if fmt not in ("", PARQUET):
+            raise Mismatch(expected, f"a {fmt!r} dataset (only parquet is read)")
+        return str(scalar.structured_dataset.uri)
+    if kind == "schema":
+        return str(scalar.schema.uri)
+    fields = dict_of(lit)  # a dataset inside a dataclass: {"uri": ..., "file_format": ...}
+    if fields is not None and isinstance(fields.get("uri"), str):
+        fmt = fields.get("file_format") or PARQUET
+        if fmt != PARQUET:
+            raise Mismatch(expected, f"a {fmt!r} dataset (only parquet is read)")
+        return str(fields["uri"])
+    raise Mismatch(expected, literal_kind(lit))
+
+
+@final
+class DatasetRef:
+    """A structured-dataset input that has not been read: its URI and declared columns.
+
+    Executors that scan data where it lies (a SQL engine reading parquet by path)
+    declare ``lazy_datasets = True`` and get this instead of a ``pyarrow.Table``:
+    nothing is downloaded or decoded until they ask.
+    """
+
+    __slots__ = ("columns", "uri")
+
+    def __init__(self, uri: str, columns: Sequence[str] | None = None) -> None:
+        self.uri = uri
+        #: The declared columns to read, or None for all of them.
+        self.columns: tuple[str, ...] | None = tuple(columns) if columns else None
+
+    @property
+    def local_path(self) -> str | None:
+        """The parquet file or directory on this machine, or None when it is remote."""
+        return storage.local_path(self.uri)
+
+    def read_table(self) -> Any:
+        """The data as a ``pyarrow.Table`` (through fsspec when remote), declared columns only."""
+        return read_table(self.uri, list(self.columns) if self.columns else None,
+                          "structured dataset")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DatasetRef):
+            return NotImplemented
+        return (self.uri, self.columns) == (other.uri, other.columns)
+
+    def __hash__(self) -> int:
+        return hash((self.uri, self.columns))
+
+    def __repr__(self) -> str:
+        columns = f", columns={list(self.columns)!r}" if self.columns else ""
+        return f"DatasetRef({self.uri!r}{columns})"
 
 
 def read_table(uri: str, columns: list[str] | None = None,
