@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 FLYTEKIT_VENV = REPO / ".venv-flytekit"
 FLYTEKIT_PIN = "flytekit==1.16.31"
+# flytekit's DuckDB plugin of the same release (it pins duckdb<=1.0.0 itself), for the
+# duckdb interop tests and bench/bench_duckdb.py.
+FLYTEKIT_PLUGINS = ("flytekitplugins-duckdb==1.16.31",)
 EXTRA_PYTHONS = ("3.10", "3.13")  # besides the one running this script
 PLUGINS = sorted(p for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").exists())
 
@@ -71,10 +74,12 @@ def setup_core(extras: str) -> Path:
 def setup_flytekit() -> Path:
     """flytekit in its own environment, for the interop tests and the benchmarks."""
     python = ensure_venv(FLYTEKIT_VENV)
-    check = subprocess.run([str(python), "-c", "import flytekit, pandas, pyarrow"],
+    check = subprocess.run([str(python), "-c",
+                            "import flytekit, pandas, pyarrow, flytekitplugins.duckdb"],
                            capture_output=True)
     if check.returncode != 0:
-        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, "pandas", "pyarrow", quiet=True)
+        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, *FLYTEKIT_PLUGINS, "pandas",
+            "pyarrow", quiet=True)
     return python
 
 
