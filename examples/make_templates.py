@@ -2,7 +2,7 @@
 
     python examples/make_templates.py
 
-Writes sqlite_query.json next to this script. The generated file is committed,
+Writes sqlite_query.json and duckdb_query.json next to this script. The generated file is committed,
 so the demo needs no build step; rerun this after changing a template here.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+
+from flyteidl.core import types_pb2
 
 from shimtask_core import make_template, template_to_json
 
@@ -23,6 +25,18 @@ select name, population
 from cities
 where country = '{{ .inputs.country }}' and population >= {{ .inputs.min_population }}
 order by population desc"""
+
+# DuckDB over a parquet dataset: the input `cities` is a view named after it, and the
+# bound integer filters it; the rows stream out as a parquet dataset.
+COUNTRIES_QUERY = """\
+select country, count(*) as cities, sum(population) as population
+from cities
+where population >= {{ .inputs.min_population }}
+group by country
+order by population desc"""
+
+PARQUET_DATASET = types_pb2.LiteralType(
+    structured_dataset_type=types_pb2.StructuredDatasetType(format="parquet"))
 
 
 def templates() -> dict[str, Any]:
@@ -45,6 +59,21 @@ def templates() -> dict[str, Any]:
                 "uri": "examples/data/example.db",
                 "compressed": False,
             },
+            project="shimtask",
+            domain="development",
+            version="example-v1",
+        ),
+        "duckdb_query.json": make_template(
+            "countries_by_population",
+            "duckdb",
+            inputs={"cities": PARQUET_DATASET, "min_population": int},
+            outputs={"result": PARQUET_DATASET},
+            descriptions={
+                "cities": "a parquet dataset of cities: name, country, population",
+                "min_population": "the smallest city to count",
+                "result": "per country: the cities counted and their population",
+            },
+            custom={"query_template": COUNTRIES_QUERY},
             project="shimtask",
             domain="development",
             version="example-v1",
