@@ -8,6 +8,7 @@ caller asks for flytekit's behaviour (exit 0, Flyte reads error.pb).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from dataclasses import dataclass
@@ -15,14 +16,23 @@ from typing import TYPE_CHECKING, final
 
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
 
-from . import storage
+from . import logs, storage
 from .context import ExecutionContext
-from .errors import ExecutorFailed, ShimTaskError, TemplateError, classify
+from .errors import (
+    EXIT_UNWRITTEN,
+    ExecutorFailed,
+    ShimTaskError,
+    TemplateError,
+    Terminated,
+    classify,
+)
 from .registry import ExecutorRegistry, default_registry
 from .task import ExecutableTemplateShimTask
 from .template import parse_template
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
 OUTPUTS_FILE = "outputs.pb"
@@ -37,11 +47,18 @@ _ORIGINS = {
 @final
 @dataclass(frozen=True)
 class ExecutionResult:
-    """What one container execution wrote."""
+    """What one container execution wrote.
+
+    ``ok``: outputs.pb was written at ``uri``. Otherwise error.pb was written at
+    ``uri`` (``written``), or, when ``written`` is false, neither file could be
+    written and ``write_error`` says why (Flyte then sees no result at all).
+    """
 
     ok: bool
     uri: str
     error: errors_pb2.ContainerError | None = None
+    written: bool = True
+    write_error: str | None = None
 
 
 def load_template(uri: str) -> TaskTemplate:
@@ -89,11 +106,21 @@ def execute(
     prev_checkpoint: str | None = None,
     registry: ExecutorRegistry | None = None,
     debug: bool = False,
+    stop_grace: float | None = None,
 ) -> ExecutionResult:
     """Run one template as Flyte runs a container task; never raises for a task failure.
 
     Writes ``{output_prefix}/outputs.pb`` on success or ``{output_prefix}/error.pb`` on
     failure (atomically), and removes the other one if an earlier attempt left it.
+    Whatever the executor does (returns, raises, calls ``sys.exit``, fails in its
+    ``__init__``) ends in exactly one of them; a failed outputs.pb write is followed
+    by an error.pb (SYSTEM, RECOVERABLE).
+
+    In the main thread, SIGTERM and SIGINT raise :class:`~shimtask_core.errors.Terminated`
+    in the running code: error.pb is written (SYSTEM, RECOVERABLE) and ``Terminated``
+    propagates to the caller. With ``stop_grace`` (seconds; the CLI's way), an
+    executor that does not stop within it is not waited for: error.pb is written from
+    another thread and the process exits with status ``128 + signal``.
     """
     outputs_uri = storage.join(output_prefix, OUTPUTS_FILE)
     error_uri = storage.join(output_prefix, ERROR_FILE)
@@ -103,26 +130,187 @@ def execute(
         checkpoint_path=checkpoint_path,
         prev_checkpoint=prev_checkpoint,
     )
+    finish = _Finish(error_uri, outputs_uri, debug)
+    with _stopping_on_signals(finish, stop_grace):
+        return _execute(finish, inputs, template, outputs_uri, ctx, registry)
+
+
+def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
+             ctx: ExecutionContext, registry: ExecutorRegistry | None) -> ExecutionResult:
+    name: str | None = None
     try:
+        started = time.perf_counter()
         tt = load_template(template)
-        literal_inputs = load_inputs(inputs)
+        if logs.enabled():
+            logs.phase("template", uri=template, name=tt.id.name or None, type=tt.type,
+                       version=tt.task_type_version)
         registry = registry or default_registry()
-        task = ExecutableTemplateShimTask(tt, registry.resolution(tt), registry=registry)
+        name = registry.executor_type_of(tt)
+        resolution = registry.resolution(tt)
+        if logs.enabled():
+            record = resolution.record
+            logs.phase("resolved", executor=resolution.name,
+                       cls=f"{resolution.executor.__module__}.{resolution.executor.__qualname__}",
+                       dist=record.dist or None, version=record.version or None,
+                       ms=(time.perf_counter() - started) * 1e3)
+        literal_inputs = load_inputs(inputs)
+        if logs.enabled():
+            logs.phase("inputs", uri=inputs, count=len(literal_inputs.literals),
+                       bytes=literal_inputs.ByteSize())
+        task = ExecutableTemplateShimTask(tt, resolution, registry=registry)
+        ran = time.perf_counter()
         outputs = task.dispatch_execute(ctx, literal_inputs)
+        if logs.enabled():
+            logs.phase("executed", executor=resolution.name,
+                       ms=(time.perf_counter() - ran) * 1e3, outputs=len(outputs.literals))
         data = outputs.SerializeToString()
-    except Exception as exc:
-        document = error_document(exc, debug=debug)
-        _write_exclusive(error_uri, document.SerializeToString(), stale=outputs_uri)
-        return ExecutionResult(ok=False, uri=error_uri, error=document.error)
-    _write_exclusive(outputs_uri, data, stale=error_uri)
-    return ExecutionResult(ok=True, uri=outputs_uri)
+        with finish.lock:
+            _write_exclusive(outputs_uri, data, stale=finish.error_uri)
+            finish.done = True
+        if logs.enabled():
+            logs.phase("wrote", uri=outputs_uri, bytes=len(data),
+                       raw_output_prefix=ctx.raw_output_prefix,
+                       total_ms=(time.perf_counter() - started) * 1e3)
+        return ExecutionResult(ok=True, uri=outputs_uri)
+    except BaseException as exc:
+        result = finish.fail(_attributed(exc, name))
+        if isinstance(exc, Terminated):
+            exc.written = result.uri if result.written else None
+            raise
+        return result
 
 
-def _write_exclusive(uri: str, data: bytes, *, stale: str) -> None:
-    """Write one result file and remove the other, so the prefix never holds both."""
+def write_error(output_prefix: str, exc: BaseException, *, debug: bool = False
+                ) -> ExecutionResult:
+    """Write error.pb for a failure found before any template could run (and remove a
+    stale outputs.pb); never raises."""
+    finish = _Finish(storage.join(output_prefix, ERROR_FILE),
+                     storage.join(output_prefix, OUTPUTS_FILE), debug)
+    return finish.fail(exc)
+
+
+def _attributed(exc: BaseException, executor: str | None) -> BaseException:
+    """What error.pb reports for ``exc``.
+
+    shimtask's own code raises only ``Exception``s, and signals arrive as
+    ``Terminated``; any other ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``,
+    ``GeneratorExit``) was raised by plugin code, importing or running, and is the
+    plugin's fault (USER), whatever the executor's ``except`` clauses let through.
+    """
+    if isinstance(exc, (Exception, Terminated)):
+        return exc
+    return ExecutorFailed(executor or "(not yet resolved)", exc)
+
+
+class _Finish:
+    """The one result of an execution: written once, by the main thread or the watchdog."""
+
+    def __init__(self, error_uri: str, outputs_uri: str, debug: bool) -> None:
+        import threading  # already imported by the interpreter's start-up modules
+
+        self.error_uri = error_uri
+        self.outputs_uri = outputs_uri
+        self.debug = debug
+        self.lock = threading.RLock()
+        self.done = False
+
+    def fail(self, exc: BaseException) -> ExecutionResult:
+        """Write error.pb for ``exc`` (unless a result was written meanwhile)."""
+        document = error_document(exc, debug=self.debug)
+        with self.lock:
+            try:
+                _write_exclusive(self.error_uri, document.SerializeToString(),
+                                 stale=self.outputs_uri, stale_required=False)
+            except Exception as write_exc:  # neither file: say why, once
+                self.done = True
+                return ExecutionResult(ok=False, uri=self.error_uri, error=document.error,
+                                       written=False, write_error=str(write_exc))
+            self.done = True
+        if logs.enabled():
+            logs.phase("wrote", uri=self.error_uri, bytes=document.ByteSize(),
+                       code=document.error.code)
+        return ExecutionResult(ok=False, uri=self.error_uri, error=document.error)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]:
+    """SIGTERM and SIGINT raise Terminated in the main thread while the block runs.
+
+    The handlers are ordinary Python callables, so a plugin that installs its own
+    handler for a while (to forward the signal to a child process) can chain to them.
+    Only the first signal raises: a second one must not interrupt the writing of
+    error.pb. Outside the main thread (a caller's worker) nothing is installed.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stopping:
+            return
+        stopping.append(signum)
+        terminated = Terminated(signum, signal.Signals(signum).name)
+        if grace is not None:
+            threading.Thread(target=_watchdog, args=(finish, terminated, grace),
+                             name="shimtask-stop-watchdog", daemon=True).start()
+        raise terminated
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _watchdog(finish: _Finish, terminated: Terminated, grace: float) -> None:
+    """If the main thread has not written a result ``grace`` seconds after a signal
+    (an executor stuck in C code, or one that swallows BaseException), write error.pb
+    from here and end the process."""
+    import os
+    import sys
+
+    time.sleep(grace)
+    if not finish.lock.acquire(timeout=grace):
+        print(f"shimtask: error: stopped by {terminated.signame}; the executor did not stop "
+              f"and {finish.error_uri} could not be written in time", file=sys.stderr)
+        os._exit(EXIT_UNWRITTEN)
+    try:
+        if finish.done:
+            return  # the main thread wrote it and is on its way out
+        late = Terminated(terminated.signum, terminated.signame)
+        late.args = (f"{terminated} (the executor did not stop within {grace:g} s)",)
+        result = finish.fail(late)
+        if result.written:
+            print(f"shimtask: task stopped by {terminated.signame}, wrote {result.uri}",
+                  file=sys.stderr)
+        else:
+            print(f"shimtask: error: stopped by {terminated.signame}, and {result.uri} could "
+                  f"not be written: {result.write_error}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(128 + terminated.signum if result.written else EXIT_UNWRITTEN)
+    finally:
+        finish.lock.release()
+
+
+def _write_exclusive(uri: str, data: bytes, *, stale: str, stale_required: bool = True) -> None:
+    """Write one result file and remove the other, so the prefix never holds both.
+
+    outputs.pb is not written while a stale error.pb remains (``stale_required``):
+    Flyte would read the error. error.pb is written even when a stale outputs.pb
+    cannot be removed, since Flyte reads error.pb first.
+    """
     for attempt in range(3):
         try:
-            storage.remove(stale)
+            try:
+                storage.remove(stale)
+            except ShimTaskError:
+                if stale_required:
+                    raise
             storage.write_bytes(uri, data)
             return
         except ShimTaskError:

@@ -19,9 +19,25 @@ if TYPE_CHECKING:
 
 
 def local_path(uri: str) -> str | None:
-    """The local path a URI denotes, or None when it needs a remote filesystem."""
-    if uri.startswith("file://"):
-        return uri[len("file://"):] or "/"
+    """The local path a URI denotes, or None when it needs a remote filesystem.
+
+    ``file:`` URIs follow RFC 8089: ``file:///p``, ``file:/p`` and
+    ``file://localhost/p`` are the absolute path ``/p``, percent-decoded
+    (``file:///tmp/a%20b`` is ``/tmp/a b``). ``file://name/p`` with any other
+    host is the relative path ``name/p``, as fsspec (and so flytekit) reads it.
+    Anything without ``://`` is a path already, and is never decoded.
+    """
+    if uri[:5].lower() == "file:":
+        rest = uri[5:]
+        if rest.startswith("//"):
+            rest = rest[2:]
+            if rest[:10].lower() == "localhost/" or rest.lower() == "localhost":
+                rest = rest[9:]
+        if "%" in rest:
+            from urllib.parse import unquote  # only for URIs that need decoding
+
+            rest = unquote(rest)
+        return rest or "/"
     if "://" in uri:
         return None
     return uri

@@ -44,7 +44,12 @@ class ExecutableTemplateShimTask:
             executor_type = self._registry.resolution(executor_type, template=tt)
         self._resolution = executor_type
         self._task_template = tt
-        self._executor = executor_type.executor()
+        try:
+            self._executor = executor_type.executor()
+        except ShimTaskError:
+            raise
+        except Exception as exc:  # the plugin's own __init__: its fault, not the framework's
+            raise ExecutorFailed(executor_type.name, exc) from exc
         self._codec: InterfaceCodec | None = None
 
     @property
@@ -87,10 +92,9 @@ class ExecutableTemplateShimTask:
             if hook is None:  # no hook plugin installed: nothing to wrap
                 return executor.execute_from_model(tt, **kwargs)
 
-            def run_executor(tt: TaskTemplate, inputs: dict[str, Any]) -> Any:
-                return executor.execute_from_model(tt, **inputs)
+            from .registry.hooks import call_through_wrappers  # only with hook plugins
 
-            return hook.call_extra([run_executor], {"tt": tt, "inputs": kwargs})
+            return call_through_wrappers(hook, executor, tt, kwargs)
         except ShimTaskError:
             raise
         except Exception as exc:

@@ -449,8 +449,16 @@ class ExecutorRegistry:
 
     def add_plugin(self, plugin: object, name: str | None = None) -> None:
         """Register a hook-implementing object in this process (like a ``shimtask.plugins``
-        entry point)."""
-        self.plugin_manager.register(plugin, name=name)
+        entry point). One with a plain (non-wrapper) ``execute_from_model`` is refused
+        with PluginLoadError: hook plugins wrap the executor, never replace it."""
+        from .hooks import NOT_A_WRAPPER, replacing_implementations
+
+        pm = self.plugin_manager
+        registered = pm.register(plugin, name=name)
+        if replacing_implementations(pm, plugin):
+            pm.unregister(plugin)
+            raise PluginLoadError(registered or repr(plugin), "execute_from_model",
+                                  "(registered in-process)", "", NOT_A_WRAPPER)
 
 
 def _name_in(tt: TaskTemplate, cls: ExecutorClass) -> str:
