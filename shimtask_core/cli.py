@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import EXIT_UNWRITTEN, ShimTaskError, TemplateError, Terminated, UsageError
+from .errors import ShimTaskError, UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,18 +52,13 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="the TaskTemplate (.pb or protobuf-JSON); or give it after --")
     ex.add_argument("--checkpoint-path", metavar="URI", help="checkpoint output prefix")
     ex.add_argument("--prev-checkpoint", metavar="URI", help="previous attempt's checkpoint")
-    ex.add_argument("--resolver", metavar="VALUE", help=argparse.SUPPRESS)
-    for ignored in ("--dynamic-addl-distro", "--dynamic-dest-dir"):
+    for ignored in ("--resolver", "--dynamic-addl-distro", "--dynamic-dest-dir"):
         ex.add_argument(ignored, metavar="VALUE", help=argparse.SUPPRESS)
     ex.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
     ex.add_argument("--exit-zero-on-error", action="store_true",
                     default=os.environ.get("SHIMTASK_EXIT_ZERO_ON_ERROR") == "1",
                     help="exit 0 after writing error.pb, as pyflyte-execute does "
                     "(env SHIMTASK_EXIT_ZERO_ON_ERROR=1)")
-    ex.add_argument("-v", "--verbose", action="store_true",
-                    help="one line per phase on stderr: template, executor (distribution "
-                    "and version), inputs, duration, what was written where "
-                    "(env SHIMTASK_LOG_LEVEL=INFO)")
     ex.add_argument("rest", nargs="*", metavar="TEMPLATE_PATH [EXECUTOR]",
                     help="pyflyte-execute's trailing arguments (after --)")
 
@@ -116,6 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "distribution's metadata in place).")
     index.add_argument("--rebuild", action="store_true", help="rescan and rewrite the index")
     index.add_argument("--json", action="store_true", help="print the index state as JSON")
+    _add_serve_parser(commands)
     return parser
 
 
@@ -140,18 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"shimtask: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
-    except Terminated as exc:  # error.pb was written: the signal's conventional status
-        if exc.written:
-            print(f"shimtask: task stopped by {exc.signame}, wrote {exc.written}",
-                  file=sys.stderr)
-            status = 128 + exc.signum
-        else:
-            print(f"shimtask: error: stopped by {exc.signame}, and error.pb could not be "
-                  f"written", file=sys.stderr)
-            status = EXIT_UNWRITTEN
-        if argv is None:
-            _exit_now(status)
-        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -191,46 +175,25 @@ def _rendered(value: str | None) -> str | None:
     return value
 
 
-#: flytekit's resolver for templates run without their Python code (shim tasks).
-TEMPLATE_RESOLVER = "default_task_template_resolver"
-#: How long an executor may take to stop after SIGTERM before error.pb is written anyway.
-STOP_GRACE_SECONDS = 5.0
-
-
 def _cmd_execute(args: argparse.Namespace) -> int:
-    from . import logs
-    from .runtime import execute, write_error
+    from .runtime import execute
 
-    if args.verbose:
-        logs.enable()
     template = args.template or (args.rest[0] if args.rest else None)
     if template is None:
         raise UsageError("no template: give --template URI or '-- TEMPLATE_PATH'")
-    if not args.template and args.resolver and not args.resolver.endswith(TEMPLATE_RESOLVER):
-        # A flytekit Python task (its code is resolved by module and name): no template.
-        result = write_error(args.output_prefix, TemplateError(
-            f"this task runs Python code through flytekit's resolver {args.resolver} "
-            f"({' '.join(args.rest)}); shimtask runs task templates (shim tasks such as "
-            f"SQLite3Task), not Python task code: keep a flytekit image for this task"))
-    else:
-        result = execute(
-            inputs=args.inputs,
-            output_prefix=args.output_prefix,
-            template=template,
-            raw_output_prefix=_rendered(args.raw_output_data_prefix),
-            checkpoint_path=_rendered(args.checkpoint_path),
-            prev_checkpoint=_rendered(args.prev_checkpoint),
-            debug=args.debug,
-            stop_grace=STOP_GRACE_SECONDS,
-        )
+    result = execute(
+        inputs=args.inputs,
+        output_prefix=args.output_prefix,
+        template=template,
+        raw_output_prefix=_rendered(args.raw_output_data_prefix),
+        checkpoint_path=_rendered(args.checkpoint_path),
+        prev_checkpoint=_rendered(args.prev_checkpoint),
+        debug=args.debug,
+    )
     if result.ok:
         return EXIT_OK
     assert result.error is not None
     first_line = result.error.message.splitlines()[0] if result.error.message else ""
-    if not result.written:
-        print(f"shimtask: error: could not write a result: {result.write_error} "
-              f"(the task had failed with {result.error.code}: {first_line})", file=sys.stderr)
-        return EXIT_UNWRITTEN
     print(f"shimtask: task failed ({result.error.code}), wrote {result.uri}: {first_line}",
           file=sys.stderr)
     return EXIT_OK if args.exit_zero_on_error else EXIT_FAILED
@@ -390,6 +353,57 @@ def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- serve --------------------------------------------------------------------------------
+
+
+def _add_serve_parser(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve every installed executor to Flyte as a connector (gRPC)",
+        description="A long-running Flyte connector (agent) service: propeller sends templates "
+        "and inputs over gRPC (SyncAgentService, AsyncAgentService, AgentMetadataService, and "
+        "their *Connector* names) and gets the outputs back, with no pod per task. Every "
+        "installed, allowed executor type is advertised by ListAgents, which also picks up "
+        "plugins pip-installed since the start (so does SIGHUP). SIGTERM drains in-flight work "
+        "for --grace seconds, then exits 0. One JSON line per request on stderr. Needs "
+        "shimtask-core[serve].")
+    serve.add_argument("--host", metavar="HOST", help="address to listen on (default [::])")
+    serve.add_argument("--port", type=int, metavar="N",
+                       help="gRPC port (default 8000; 0 picks a free one, named in the "
+                       "'serving' log line)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="executions run at the same time (default 4 per CPU, at least 4)")
+    serve.add_argument("--max-queue", type=int, metavar="N",
+                       help="executions that may wait for a worker; beyond it requests get "
+                       "RESOURCE_EXHAUSTED (default: as many as --workers)")
+    serve.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="time limit of one execution (default 600; a template's own "
+                       "metadata.timeout may shorten it)")
+    serve.add_argument("--grace", type=float, metavar="SECONDS",
+                       help="how long SIGTERM waits for in-flight work (default 25)")
+    serve.add_argument("--metrics-port", type=int, metavar="N",
+                       help="serve Prometheus metrics at http://HOST:N/metrics (off by default)")
+    serve.add_argument("--metrics-host", metavar="HOST",
+                       help="address of the metrics server (default: --host)")
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain (with --tls-key)")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key (with --tls-cert)")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ServeConfig, missing_extra
+
+    names = ("host", "port", "workers", "max_queue", "timeout", "grace", "metrics_port",
+             "metrics_host", "tls_cert", "tls_key")
+    config = ServeConfig(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    problem = missing_extra(config)
+    if problem is not None:  # one line, no traceback: the fix is an install
+        print(f"shimtask: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    from .serve.server import run
+
+    run(config)
+    return EXIT_OK
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool = False) -> str:
     """Left-aligned columns; ``rule`` puts a line of dashes under the header."""
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
@@ -400,7 +414,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool =
                      for row in lines)
 
 
-_HANDLERS = {"execute": _cmd_execute, "run": _cmd_run, "plugins": _cmd_plugins}
+_HANDLERS = {"execute": _cmd_execute, "run": _cmd_run, "plugins": _cmd_plugins,
+             "serve": _cmd_serve}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -260,6 +260,33 @@ class StorageError(ShimTaskError):
         super().__init__(f"cannot {action} {uri}: {reason}")
 
 
+class ExecutionTimeout(ShimTaskError):
+    """An execution did not finish within its time limit (``shimtask serve --timeout``, or the
+    template's own ``metadata.timeout``). Recoverable: Flyte may run it again."""
+
+    code = "Timeout"
+
+    def __init__(self, executor_type: str, seconds: float) -> None:
+        self.executor_type = executor_type
+        self.seconds = seconds
+        super().__init__(f"executor {executor_type!r} did not finish within {seconds:g} s; "
+                         f"its result is discarded")
+
+
+class TaskLost(ShimTaskError):
+    """An async task whose state went away with the server process that ran it.
+
+    Recoverable: the task did nothing wrong, and Flyte runs it again.
+    """
+
+    code = "TaskLost"
+
+    def __init__(self, task_id: str, reason: str) -> None:
+        self.task_id = task_id
+        self.reason = reason
+        super().__init__(f"connector task {task_id} is lost: {reason}")
+
+
 class MissingDependency(ShimTaskError):
     """An optional package that this URI or value needs is not installed in this image.
 
@@ -277,34 +304,10 @@ class MissingDependency(ShimTaskError):
         super().__init__(f"{purpose} needs {package}, which is not installed: {install}")
 
 
-class Terminated(BaseException):
-    """The execution was told to stop (SIGTERM: a Flyte abort or a node drain; SIGINT).
-
-    A ``BaseException``, like ``KeyboardInterrupt``, so that executor code catching
-    ``Exception`` does not swallow it. Recoverable: the task did nothing wrong, and
-    Flyte may run it again elsewhere.
-    """
-
-    code = "Terminated"
-    #: where error.pb was written before this propagated (None: it could not be)
-    written: str | None = None
-
-    def __init__(self, signum: int, signame: str) -> None:
-        self.signum = signum
-        self.signame = signame
-        super().__init__(f"the execution was stopped by {signame} before it finished "
-                         f"(Flyte aborted the task, or its node is being drained)")
-
-
 class UsageError(ShimTaskError):
     """The command line or API was called with arguments that make no sense."""
 
     code = "UsageError"
-
-
-#: Exit status of ``shimtask execute`` when neither outputs.pb nor error.pb could be
-#: written (sysexits' EX_IOERR): Flyte then has no result to read.
-EXIT_UNWRITTEN: Final = 74
 
 
 # --- the one table: exception class -> (origin, recoverable) ------------------------
@@ -325,7 +328,8 @@ ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     UsageError: ("USER", False),
     MissingDependency: ("USER", False),
     StorageError: ("SYSTEM", True),
-    Terminated: ("SYSTEM", True),
+    ExecutionTimeout: ("SYSTEM", True),
+    TaskLost: ("SYSTEM", True),
 }
 
 

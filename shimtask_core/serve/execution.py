@@ -1,0 +1,140 @@
+"""One execution as the connector protocol reports it: a template and inputs in, a ``Resource`` out.
+
+Every way an execution can end becomes a ``Resource`` here, and nowhere else:
+success is phase SUCCEEDED with ``resource.outputs``; a failure is phase FAILED
+(permanent) or RETRYABLE_FAILED (propeller retries it), with an ``agent_error``
+whose code, origin and kind come from the same table as the container
+contract's ``error.pb`` (``errors.classify`` through ``runtime.error_document``).
+A fault is in-band whatever raised it, so that one broken executor never turns
+into a gRPC error that propeller would retry forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from flyteidl.admin import agent_pb2
+from flyteidl.core import errors_pb2, execution_pb2
+
+from .. import storage
+from ..context import ExecutionContext
+from ..errors import ExecutionTimeout, TaskLost
+from ..runtime import error_document
+from ..task import ExecutableTemplateShimTask
+
+if TYPE_CHECKING:
+    from flyteidl.core.literals_pb2 import LiteralMap
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+    from ..registry import ExecutorRegistry
+
+Phase = execution_pb2.TaskExecution
+SUCCEEDED: Final = Phase.SUCCEEDED
+FAILED: Final = Phase.FAILED
+RETRYABLE_FAILED: Final = Phase.RETRYABLE_FAILED
+ABORTED: Final = Phase.ABORTED
+RUNNING: Final = Phase.RUNNING
+QUEUED: Final = Phase.QUEUED
+
+#: The executor-type label of a request whose executor was never found: metrics
+#: and logs must not grow a label per misspelt name a client sends.
+UNRESOLVED: Final = "(unresolved)"
+
+#: Offloaded values (parquet, files) go under the task's own output prefix.
+RAW_DIR: Final = "raw"
+
+_KINDS = {
+    errors_pb2.ContainerError.RECOVERABLE: agent_pb2.AgentError.RECOVERABLE,
+    errors_pb2.ContainerError.NON_RECOVERABLE: agent_pb2.AgentError.NON_RECOVERABLE,
+}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one execution ended: the ``Resource`` to send, and what logs and metrics say.
+
+    ``outcome`` is ``succeeded``, ``failed`` (permanent), ``retryable`` or
+    ``aborted``; ``code`` is the error code (``None`` on success).
+    """
+
+    resource: agent_pb2.Resource
+    executor_type: str
+    outcome: str
+    code: str | None = None
+
+
+def execute(
+    registry: ExecutorRegistry, tt: TaskTemplate, inputs: LiteralMap, output_prefix: str
+) -> Outcome:
+    """Resolve, run and encode one template; never raises (BaseException included: an
+    executor calling ``sys.exit`` must not end the worker thread)."""
+    label = UNRESOLVED
+    try:
+        resolution = registry.resolution(tt)
+        label = resolution.name
+        task = ExecutableTemplateShimTask(tt, resolution, registry=registry)
+        ctx = ExecutionContext(raw_output_prefix=storage.join(output_prefix, RAW_DIR),
+                               output_prefix=output_prefix)
+        outputs = task.dispatch_execute(ctx, inputs)
+    except BaseException as exc:
+        return failure(exc, label)
+    return Outcome(agent_pb2.Resource(phase=SUCCEEDED, outputs=outputs), label, "succeeded")
+
+
+def failure(exc: BaseException, executor_type: str) -> Outcome:
+    """The in-band answer for an exception, classified by the one error table."""
+    return from_error(error_document(exc).error, executor_type)
+
+
+def from_error(error: errors_pb2.ContainerError, executor_type: str) -> Outcome:
+    """The in-band answer for a ``ContainerError`` (what ``error.pb`` holds)."""
+    recoverable = error.kind == errors_pb2.ContainerError.RECOVERABLE
+    resource = agent_pb2.Resource(
+        phase=RETRYABLE_FAILED if recoverable else FAILED,
+        message=error.message,
+        agent_error=agent_pb2.AgentError(code=error.code, kind=_KINDS[error.kind],
+                                         origin=error.origin),
+    )
+    return Outcome(resource, executor_type, "retryable" if recoverable else "failed", error.code)
+
+
+def timed_out(executor_type: str, seconds: float) -> Outcome:
+    """The answer when an execution did not finish within its time limit."""
+    return failure(ExecutionTimeout(executor_type, seconds), executor_type)
+
+
+def lost(task_id: str, reason: str, executor_type: str) -> Outcome:
+    """The answer for an async task whose server process is gone (propeller retries it)."""
+    return failure(TaskLost(task_id, reason), executor_type)
+
+
+def container_error(outcome: Outcome) -> errors_pb2.ErrorDocument:
+    """The ``error.pb`` document of a failed outcome (what ``from_error`` reads back)."""
+    resource = outcome.resource
+    error = errors_pb2.ContainerError(
+        code=resource.agent_error.code,
+        message=resource.message,
+        kind=errors_pb2.ContainerError.RECOVERABLE
+        if resource.agent_error.kind == agent_pb2.AgentError.RECOVERABLE
+        else errors_pb2.ContainerError.NON_RECOVERABLE,
+        origin=resource.agent_error.origin,
+    )
+    error.timestamp.GetCurrentTime()
+    return errors_pb2.ErrorDocument(error=error)
+
+
+def aborted(executor_type: str, message: str) -> Outcome:
+    resource = agent_pb2.Resource(phase=ABORTED, message=message)
+    return Outcome(resource, executor_type, "aborted", "Aborted")
+
+
+def time_limit(tt: TaskTemplate, server_limit: float) -> float:
+    """The server's limit, shortened by the template's own ``metadata.timeout`` if it
+    sets one (what the task's author asked for)."""
+    if tt.metadata.HasField("timeout"):
+        own = float(tt.metadata.timeout.seconds + tt.metadata.timeout.nanos / 1e9)
+        if own > 0:
+            return min(own, server_limit)
+    return server_limit

@@ -1,0 +1,192 @@
+"""The process: a gRPC server with the connector services and the standard health service,
+optional TLS and metrics, signals, and a graceful end.
+
+Lifecycle:
+
+* start: every allowed executor is imported once and advertised; the health
+  service says SERVING for ``""`` and every service name; one ``serving`` line
+  names the bound port (``--port 0`` picks a free one).
+* SIGHUP: the installed distributions are read again (``ListAgents`` does the
+  same on every call, so a pip-installed plugin is advertised at propeller's
+  next poll either way).
+* SIGTERM or SIGINT: health turns NOT_SERVING, new RPCs are refused
+  (``UNAVAILABLE``), in-flight RPCs and accepted async tasks get ``grace``
+  seconds to finish, then the process exits 0. Work still running after the
+  grace period is abandoned (an async task wrote nothing, so GetTask on another
+  replica reports it lost after its deadline and propeller retries it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from ..errors import UsageError
+from ..registry import default_registry
+from ..version import __version__
+from .catalog import Catalog
+from .jobs import JobTable
+from .log import EventLog, first_line
+from .metrics import Metrics, NoMetrics, PrometheusMetrics
+from .pool import WorkerPool
+from .service import SERVICE_NAMES, ConnectorService
+
+if TYPE_CHECKING:
+    from ..registry import ExecutorRegistry
+    from .config import ServeConfig
+
+#: gRPC threads beyond the executions they may wait on: health checks, ListAgents,
+#: GetTask and friends are answered even when every worker is busy.
+CONTROL_THREADS = 16
+
+
+@final
+@dataclass(frozen=True)
+class Shutdown:
+    """How the process ended: ``abandoned`` executions were still running after the grace."""
+
+    signal: str
+    seconds: float
+    abandoned: int
+
+
+def _credentials(config: ServeConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        with open(config.tls_key, "rb") as key, open(config.tls_cert, "rb") as cert:
+            pair = (key.read(), cert.read())
+    except OSError as exc:
+        raise UsageError(f"cannot read the TLS key or certificate: {exc}") from None
+    return grpc.ssl_server_credentials([pair])
+
+
+@final
+class Server:
+    """One running service; :meth:`wait` blocks until a signal (or :meth:`stop`) ends it."""
+
+    def __init__(self, config: ServeConfig, *, registry: ExecutorRegistry | None = None,
+                 log: EventLog | None = None) -> None:
+        self.config = config
+        self.log = log or EventLog()
+        self.registry = registry or default_registry()
+        self.catalog = Catalog(self.registry, on_problem=self._unavailable)
+        self.catalog.refresh(rescan=False)  # import every allowed executor now, not on a request
+        self.jobs = JobTable(config.keep_finished)
+        self.pool = WorkerPool(config.workers, config.queue_limit)
+        self.metrics: Metrics = NoMetrics()
+        self.metrics_port: int | None = None
+        if config.metrics_port is not None:
+            prom = PrometheusMetrics(
+                (config.metrics_host or config.host).strip("[]"), config.metrics_port, {
+                    "executions_running": lambda: self.pool.running,
+                    "executions_queued": lambda: self.pool.admitted - self.pool.running,
+                    "async_tasks": lambda: len(self.jobs),
+                    "advertised_executors": lambda: len(self.catalog.agents),
+                })
+            self.metrics, self.metrics_port = prom, prom.port
+        self.service = ConnectorService(config, self.registry, self.pool, self.catalog,
+                                        self.jobs, self.metrics, self.log)
+        threads = self.pool.capacity + CONTROL_THREADS
+        options = [("grpc.max_receive_message_length", config.max_message_bytes),
+                   ("grpc.max_send_message_length", config.max_message_bytes),
+                   ("grpc.so_reuseport", 0)]
+        self.grpc = grpc.server(ThreadPoolExecutor(max_workers=threads,
+                                                   thread_name_prefix="shimtask-grpc"),
+                                handlers=self.service.handlers(), options=options,
+                                maximum_concurrent_rpcs=2 * threads)
+        self.health = health.HealthServicer()
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        credentials = _credentials(config)
+        try:
+            if credentials is None:
+                self.port = self.grpc.add_insecure_port(config.address)
+            else:
+                self.port = self.grpc.add_secure_port(config.address, credentials)
+        except RuntimeError as exc:
+            raise UsageError(f"cannot listen on {config.address}: {exc}") from None
+        if self.port == 0:
+            raise UsageError(f"cannot listen on {config.address} (in use, or not an address "
+                             f"of this machine)")
+        self._wake = threading.Event()
+        self._stop_signal: str | None = None
+        self._reload = False
+
+    def _unavailable(self, name: str, message: str) -> None:
+        self.log.event("executor_unavailable", executor_type=name, error=first_line(message))
+
+    def start(self) -> None:
+        self.grpc.start()
+        self.log.event("serving", version=__version__, address=self.config.address,
+                       port=self.port, tls=self.config.tls_cert is not None,
+                       metrics_port=self.metrics_port, workers=self.config.workers,
+                       max_queue=self.config.queue_limit, timeout=self.config.timeout,
+                       executors=self.catalog.names(), pid=os.getpid())
+
+    # --- signals -------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop, SIGHUP re-reads the plugins (main thread only)."""
+        def stop(signum: int, _: Any) -> None:
+            self.stop(signal.Signals(signum).name)
+
+        def reload(_: int, __: Any) -> None:
+            self._reload = True
+            self._wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, reload)
+
+    def stop(self, reason: str = "stop") -> None:
+        """Ask :meth:`wait` to shut down (safe from a signal handler or any thread)."""
+        self._stop_signal = reason
+        self._wake.set()
+
+    def wait(self) -> Shutdown:
+        """Serve until stopped, then shut down gracefully."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop_signal is not None:
+                return self._shutdown(self._stop_signal)
+            if self._reload:
+                self._reload = False
+                agents = self.catalog.refresh()
+                self.log.event("reloaded", executors=[a.name for a in agents])
+
+    def _shutdown(self, reason: str) -> Shutdown:
+        started = time.monotonic()
+        grace = self.config.grace
+        self.log.event("stopping", signal=reason, grace=grace, running=self.pool.running,
+                       queued=self.pool.admitted - self.pool.running,
+                       async_pending=self.jobs.pending())
+        self.health.enter_graceful_shutdown()
+        done = self.grpc.stop(grace)  # refuses new RPCs now; cancels in-flight ones at grace
+        abandoned = self.pool.drain(grace)
+        done.wait(max(0.0, grace - (time.monotonic() - started)) + 2.0)
+        self.metrics.close()
+        seconds = time.monotonic() - started
+        self.log.event("stopped", signal=reason, seconds=round(seconds, 3), abandoned=abandoned)
+        return Shutdown(reason, seconds, abandoned)
+
+
+def run(config: ServeConfig, *, registry: ExecutorRegistry | None = None,
+        log: EventLog | None = None) -> Shutdown:
+    """Start the service and serve until SIGTERM/SIGINT (what ``shimtask serve`` does)."""
+    server = Server(config, registry=registry, log=log)
+    if threading.current_thread() is threading.main_thread():
+        server.install_signal_handlers()
+    server.start()
+    return server.wait()

@@ -1,0 +1,436 @@
+"""The gRPC handlers: flyteidl's agent services (and their connector names), on one object.
+
+What is a gRPC status and what is in-band follows what propeller does with each
+(any status on CreateTask or ExecuteTaskSync is retried; FAILED is final):
+
+* in-band, in the ``Resource``: everything about the task itself (the executor
+  is unknown, the inputs do not fit, the executor raised, it timed out, storage
+  failed while writing its outputs), classified USER or SYSTEM, permanent or
+  retryable, by the one error table;
+* ``INVALID_ARGUMENT``: a malformed request (inputs before the header, two
+  headers, no template, no output prefix, a ``resource_meta`` we did not write);
+* ``RESOURCE_EXHAUSTED``: the worker pool and its queue are full (back-pressure;
+  propeller retries, perhaps on another replica); ``UNAVAILABLE``: shutting down,
+  or the storage holding an async task's result cannot be read right now;
+* ``NOT_FOUND``: ``GetAgent`` for a name that is not advertised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any, NoReturn, final
+
+import grpc
+from flyteidl.admin import agent_pb2
+from flyteidl.core import errors_pb2, literals_pb2
+
+from .. import storage
+from ..errors import ShimTaskError
+from ..registry import executor_type_of
+from ..runtime import ERROR_FILE, OUTPUTS_FILE
+from . import execution
+from .execution import UNRESOLVED, Outcome
+from .jobs import BadResourceMeta, Job, ResourceMeta, lost_after
+from .log import task_execution_id
+
+if TYPE_CHECKING:
+    from flyteidl.core.tasks_pb2 import TaskTemplate
+
+    from ..registry import ExecutorRegistry
+    from .catalog import Catalog
+    from .config import ServeConfig
+    from .jobs import JobTable
+    from .log import EventLog
+    from .metrics import Metrics
+    from .pool import WorkerPool
+
+PACKAGE = "flyteidl.service"
+#: Service names: flyteidl 1.16's, and the connector names newer Flyte uses for the
+#: same messages. Every one is registered, and reported SERVING by the health service.
+SYNC_SERVICES = ("SyncAgentService", "SyncConnectorService")
+ASYNC_SERVICES = ("AsyncAgentService", "AsyncConnectorService")
+METADATA_SERVICES = ("AgentMetadataService", "ConnectorMetadataService")
+#: Seconds between checks that a synchronous caller is still there.
+WAIT_SLICE = 1.0
+SERVICE_NAMES = tuple(f"{PACKAGE}.{name}"
+                      for name in (*SYNC_SERVICES, *ASYNC_SERVICES, *METADATA_SERVICES))
+
+@final
+class ConnectorService:
+    """Every RPC of the three services; state lives in the pool, the jobs and the catalog."""
+
+    def __init__(self, config: ServeConfig, registry: ExecutorRegistry, pool: WorkerPool,
+                 catalog: Catalog, jobs: JobTable, metrics: Metrics, log: EventLog) -> None:
+        self.config = config
+        self.registry = registry
+        self.pool = pool
+        self.catalog = catalog
+        self.jobs = jobs
+        self.metrics = metrics
+        self.log = log
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def _done(self, rpc: str, started: float, task_id: str, outcome: Outcome,
+              **extra: Any) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.observe(rpc, outcome.executor_type, outcome.outcome, outcome.code, seconds)
+        self.log.request(rpc, task_execution_id=task_id, executor_type=outcome.executor_type,
+                         seconds=seconds, outcome=outcome.outcome, code=outcome.code,
+                         message=outcome.resource.message if outcome.code else None, **extra)
+
+    def _reject(self, rpc: str, context: grpc.ServicerContext, code: grpc.StatusCode,
+                reason: str, details: str, started: float, task_id: str = "",
+                executor_type: str = UNRESOLVED) -> NoReturn:
+        seconds = time.perf_counter() - started
+        self.metrics.rejected(rpc, reason)
+        self.log.request(rpc, task_execution_id=task_id, executor_type=executor_type,
+                         seconds=seconds, outcome="rejected", code=code.name, message=details)
+        context.abort(code, details)
+        raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    def _refuse(self, rpc: str, context: grpc.ServicerContext, started: float, task_id: str,
+                executor_type: str) -> NoReturn:
+        if self.pool.closed:
+            self._reject(rpc, context, grpc.StatusCode.UNAVAILABLE, "shutting_down",
+                         "the connector service is shutting down; retry on another replica",
+                         started, task_id, executor_type)
+        self._reject(rpc, context, grpc.StatusCode.RESOURCE_EXHAUSTED, "busy",
+                     f"all {self.pool.workers} workers are busy and "
+                     f"{self.pool.capacity - self.pool.workers} executions are queued "
+                     f"(shimtask serve --workers/--max-queue); retry later or add replicas",
+                     started, task_id, executor_type)
+
+    def _label(self, tt: TaskTemplate) -> str:
+        """The executor type for logs and metrics: advertised names only."""
+        try:
+            name = executor_type_of(tt)
+        except ShimTaskError:
+            return UNRESOLVED
+        return name if self.catalog.get(name) is not None else UNRESOLVED
+
+    # --- SyncAgentService ----------------------------------------------------------------
+
+    def ExecuteTaskSync(self, requests: Iterator[agent_pb2.ExecuteTaskSyncRequest],
+                        context: grpc.ServicerContext
+                        ) -> Iterator[agent_pb2.ExecuteTaskSyncResponse]:
+        """Header, then inputs; answered as soon as both are here (propeller closes its
+        side after them, a client that keeps it open is answered all the same)."""
+        rpc = "ExecuteTaskSync"
+        started = time.perf_counter()
+        first = next(requests, None)
+        if first is None or first.WhichOneof("part") != "header":
+            what = "an empty stream" if first is None else "inputs"
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                         f"ExecuteTaskSync must start with a header (template, output_prefix), "
+                         f"got {what}", started)
+        header = first.header
+        task_id = task_execution_id(header.task_execution_metadata)
+        if not header.HasField("template"):
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                         "the ExecuteTaskSync header has no template", started, task_id)
+        if not header.output_prefix:
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                         "the ExecuteTaskSync header has no output_prefix (where offloaded "
+                         "outputs are written)", started, task_id)
+        second = next(requests, None)
+        if second is None:
+            inputs = literals_pb2.LiteralMap()  # closed after the header: a task of no inputs
+        elif second.WhichOneof("part") != "inputs":
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                         "ExecuteTaskSync got a second header; after the header comes one "
+                         "inputs message", started, task_id)
+        else:
+            inputs = second.inputs
+        outcome = self._run_sync(rpc, header.template, inputs, header.output_prefix, context,
+                                 started, task_id)
+        self._done(rpc, started, task_id, outcome)
+        yield agent_pb2.ExecuteTaskSyncResponse(
+            header=agent_pb2.ExecuteTaskSyncResponseHeader(resource=outcome.resource))
+
+    def _run_sync(self, rpc: str, tt: TaskTemplate, inputs: literals_pb2.LiteralMap,
+                  output_prefix: str, context: grpc.ServicerContext, started: float,
+                  task_id: str) -> Outcome:
+        future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix)
+        if future is None:
+            self._refuse(rpc, context, started, task_id, self._label(tt))
+
+        def forget() -> None:  # the caller left: a queued execution never starts
+            future.cancel()
+
+        context.add_callback(forget)
+        limit = execution.time_limit(tt, self.config.timeout)
+        remaining = context.time_remaining()
+        end = time.monotonic() + (limit if remaining is None else min(limit, remaining))
+        while True:
+            # In slices: a caller that went away (or a shutdown past its grace) frees this
+            # thread within a second, even while the execution itself runs on.
+            wait = end - time.monotonic()
+            try:
+                return future.result(min(wait, WAIT_SLICE) if wait > 0 else 0)
+            except FutureTimeout:
+                if time.monotonic() >= end:
+                    future.cancel()
+                    return execution.timed_out(self._label(tt), limit)
+                if not context.is_active():
+                    future.cancel()
+                    return execution.aborted(self._label(tt), "the caller went away")
+            except CancelledError:
+                return execution.aborted(self._label(tt), "the caller went away")
+
+    # --- AsyncAgentService ---------------------------------------------------------------
+
+    def CreateTask(self, request: agent_pb2.CreateTaskRequest, context: grpc.ServicerContext
+                   ) -> agent_pb2.CreateTaskResponse:
+        """Accept the task and return at once; the execution runs in a worker. Any
+        executor type is accepted (propeller drives sync ones here too when its config
+        names their type in ``connectorForTaskTypes``)."""
+        rpc = "CreateTask"
+        started = time.perf_counter()
+        task_id = task_execution_id(request.task_execution_metadata)
+        if not request.HasField("template"):
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                         "CreateTask has no template", started, task_id)
+        if not request.output_prefix:
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                         "CreateTask has no output_prefix (where the outputs are written)",
+                         started, task_id)
+        tt = request.template
+        label = self._label(tt)
+        limit = execution.time_limit(tt, self.config.timeout)
+        meta = self.jobs.new_meta(label, request.output_prefix, limit)
+        job = Job(meta, task_id)
+        self.jobs.add(job)
+        future = self.pool.submit(self._run_async, job, tt, request.inputs)
+        if future is None:
+            self.jobs.discard(job)
+            self._refuse(rpc, context, started, task_id, label)
+        job.future = future
+        seconds = time.perf_counter() - started
+        self.metrics.observe(rpc, label, "accepted", None, seconds)
+        self.log.request(rpc, task_execution_id=task_id, executor_type=label, seconds=seconds,
+                         outcome="accepted", task=meta.id)
+        return agent_pb2.CreateTaskResponse(resource_meta=meta.encode())
+
+    def _run_async(self, job: Job, tt: TaskTemplate, inputs: literals_pb2.LiteralMap) -> None:
+        if job.claimed:  # deleted or timed out while it waited for a worker
+            return
+        job.started = time.time()
+        started = time.perf_counter()
+        outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix)
+        if not self.jobs.claim(job):
+            return  # deleted or timed out meanwhile: the result is discarded
+        outcome = self._persist(job, outcome)
+        self.jobs.finish(job, outcome)
+        self._done("AsyncExecution", started, job.task_execution_id, outcome,
+                   task=job.meta.id)
+
+    def _persist(self, job: Job, outcome: Outcome) -> Outcome:
+        """Write ``outputs.pb`` or ``error.pb`` under the task's output prefix, so that any
+        replica (or this one after a restart) can answer GetTask for it."""
+        prefix = job.meta.output_prefix
+        try:
+            if outcome.outcome == "succeeded":
+                storage.remove(storage.join(prefix, ERROR_FILE))
+                storage.write_bytes(storage.join(prefix, OUTPUTS_FILE),
+                                    outcome.resource.outputs.SerializeToString())
+            else:
+                storage.write_bytes(storage.join(prefix, ERROR_FILE),
+                                    execution.container_error(outcome).SerializeToString())
+        except Exception as exc:
+            if outcome.outcome == "succeeded":  # outputs nobody can read are not a success
+                return execution.failure(exc, outcome.executor_type)
+            self.log.event("persist_failed", task=job.meta.id, error=str(exc))
+        return outcome
+
+    def _meta(self, rpc: str, data: bytes, context: grpc.ServicerContext,
+              started: float) -> ResourceMeta:
+        try:
+            return ResourceMeta.decode(data)
+        except BadResourceMeta as exc:
+            self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed", str(exc),
+                         started)
+
+    def GetTask(self, request: agent_pb2.GetTaskRequest, context: grpc.ServicerContext
+                ) -> agent_pb2.GetTaskResponse:
+        rpc = "GetTask"
+        started = time.perf_counter()
+        meta = self._meta(rpc, request.resource_meta, context, started)
+        job = self.jobs.get(meta.id)
+        if job is not None:
+            resource = self._state_of(job)
+        else:
+            resource = self._from_elsewhere(meta, request.output_prefix or meta.output_prefix,
+                                            context, started)
+        seconds = time.perf_counter() - started
+        phase = execution.Phase.Phase.Name(resource.phase).lower()
+        self.metrics.observe(rpc, meta.executor_type, phase, None, seconds)
+        self.log.request(rpc, task_execution_id=job.task_execution_id if job else "",
+                         executor_type=meta.executor_type, seconds=seconds, outcome=phase,
+                         task=meta.id)
+        return agent_pb2.GetTaskResponse(resource=resource)
+
+    def _state_of(self, job: Job) -> agent_pb2.Resource:
+        outcome = job.outcome
+        if outcome is not None:
+            return outcome.resource
+        if time.time() > job.meta.deadline and self.jobs.claim(job):
+            limit = job.meta.deadline - job.meta.created
+            outcome = self._persist(job, execution.timed_out(job.meta.executor_type, limit))
+            if job.future is not None:
+                job.future.cancel()
+            self.jobs.finish(job, outcome)
+            return outcome.resource
+        if job.started is None:
+            return agent_pb2.Resource(phase=execution.QUEUED, message="waiting for a worker")
+        return agent_pb2.Resource(phase=execution.RUNNING, message="running")
+
+    def _from_elsewhere(self, meta: ResourceMeta, prefix: str, context: grpc.ServicerContext,
+                        started: float) -> agent_pb2.Resource:
+        """A task this process does not know: its files, else what its meta implies."""
+        try:
+            outputs_uri = storage.join(prefix, OUTPUTS_FILE)
+            error_uri = storage.join(prefix, ERROR_FILE)
+            if storage.exists(error_uri):
+                document = errors_pb2.ErrorDocument.FromString(storage.read_bytes(error_uri))
+                return execution.from_error(document.error, meta.executor_type).resource
+            if storage.exists(outputs_uri):
+                outputs = literals_pb2.LiteralMap.FromString(storage.read_bytes(outputs_uri))
+                return agent_pb2.Resource(phase=execution.SUCCEEDED, outputs=outputs)
+        except Exception as exc:
+            self._reject("GetTask", context, grpc.StatusCode.UNAVAILABLE, "storage",
+                         f"cannot read the result of task {meta.id} under {prefix}: {exc}",
+                         started, executor_type=meta.executor_type)
+        if self.jobs.is_ours(meta):
+            reason = "this server has no record of it and it left no result"
+        elif self.jobs.restarted_here(meta):
+            reason = (f"the connector process that accepted it on {meta.host} has restarted "
+                      f"since, and the task left no result")
+        elif time.time() < lost_after(meta):
+            return agent_pb2.Resource(
+                phase=execution.RUNNING,
+                message=f"running on another replica ({meta.host}); no result yet")
+        else:
+            reason = (f"its replica {meta.host} gave no result by its deadline "
+                      f"(accepted {time.time() - meta.created:.0f} s ago)")
+        return execution.lost(meta.id, reason, meta.executor_type).resource
+
+    def DeleteTask(self, request: agent_pb2.DeleteTaskRequest, context: grpc.ServicerContext
+                   ) -> agent_pb2.DeleteTaskResponse:
+        """Cancel the task: a queued one never starts; a running one's result is discarded
+        (a Python thread cannot be stopped). Deleting twice, or a finished or unknown
+        task, is not an error."""
+        rpc = "DeleteTask"
+        started = time.perf_counter()
+        meta = self._meta(rpc, request.resource_meta, context, started)
+        job = self.jobs.get(meta.id)
+        state = "unknown"
+        if job is not None:
+            state = "finished"
+            if self.jobs.claim(job):
+                state = "running" if job.started is not None else "queued"
+                if job.future is not None:
+                    job.future.cancel()
+                self.jobs.finish(job, execution.aborted(meta.executor_type,
+                                                        "deleted (aborted by Flyte)"))
+        seconds = time.perf_counter() - started
+        self.metrics.observe(rpc, meta.executor_type, "deleted", None, seconds)
+        self.log.request(rpc, task_execution_id=job.task_execution_id if job else "",
+                         executor_type=meta.executor_type, seconds=seconds, outcome="deleted",
+                         task=meta.id, was=state)
+        return agent_pb2.DeleteTaskResponse()
+
+    def GetTaskMetrics(self, request: agent_pb2.GetTaskMetricsRequest,
+                       context: grpc.ServicerContext) -> agent_pb2.GetTaskMetricsResponse:
+        """Executors report no per-task metrics: an empty answer, not an error (the
+        Flyte console asks for every task)."""
+        self._meta("GetTaskMetrics", request.resource_meta, context, time.perf_counter())
+        return agent_pb2.GetTaskMetricsResponse()
+
+    def GetTaskLogs(self, request: agent_pb2.GetTaskLogsRequest, context: grpc.ServicerContext
+                    ) -> Iterator[agent_pb2.GetTaskLogsResponse]:
+        """One header, then one body with what the server knows of the task (its state
+        and, if it failed, its message); executors' own output is not captured."""
+        meta = self._meta("GetTaskLogs", request.resource_meta, context, time.perf_counter())
+        job = self.jobs.get(meta.id)
+        if job is None:
+            lines = [f"task {meta.id} ({meta.executor_type}) ran on {meta.host}; this replica "
+                     f"holds no logs of it"]
+        else:
+            resource = self._state_of(job)
+            phase = execution.Phase.Phase.Name(resource.phase)
+            lines = [f"task {meta.id} ({meta.executor_type}): {phase}"]
+            if resource.message:
+                lines += resource.message.splitlines()
+        yield agent_pb2.GetTaskLogsResponse(header=agent_pb2.GetTaskLogsResponseHeader())
+        now = time.time()
+        body = agent_pb2.GetTaskLogsResponseBody(results=lines)
+        for line in lines:
+            entry = body.structured_lines.add(message=line,
+                                              originator=agent_pb2.LogLineOriginator.SYSTEM)
+            entry.timestamp.FromNanoseconds(int(now * 1e9))
+        yield agent_pb2.GetTaskLogsResponse(body=body)
+
+    # --- AgentMetadataService ------------------------------------------------------------
+
+    def ListAgents(self, request: agent_pb2.ListAgentsRequest, context: grpc.ServicerContext
+                   ) -> agent_pb2.ListAgentsResponse:
+        """Every advertised executor type; re-reads the installed distributions first, so
+        a plugin pip-installed into the running image is served from the next poll."""
+        started = time.perf_counter()
+        agents = self.catalog.refresh()
+        seconds = time.perf_counter() - started
+        self.log.request("ListAgents", task_execution_id="", executor_type="", seconds=seconds,
+                         outcome="ok", agents=len(agents))
+        return agent_pb2.ListAgentsResponse(agents=agents)
+
+    def GetAgent(self, request: agent_pb2.GetAgentRequest, context: grpc.ServicerContext
+                 ) -> agent_pb2.GetAgentResponse:
+        agent = self.catalog.get(request.name)
+        if agent is None:
+            problem = self.catalog.problems.get(request.name)
+            why = f": {problem}" if problem else ""
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"no agent named {request.name!r} is advertised{why}; advertised: "
+                          f"{', '.join(self.catalog.names()) or 'none'}")
+        return agent_pb2.GetAgentResponse(agent=agent)
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """Generic handlers under every service name (same messages, same methods)."""
+        a = agent_pb2
+
+        def unary(fn: Callable[..., Any], req: Any, resp: Any
+                  ) -> grpc.RpcMethodHandler[Any, Any]:
+            return grpc.unary_unary_rpc_method_handler(
+                fn, request_deserializer=req.FromString,
+                response_serializer=resp.SerializeToString)
+
+        sync = {"ExecuteTaskSync": grpc.stream_stream_rpc_method_handler(
+            self.ExecuteTaskSync, request_deserializer=a.ExecuteTaskSyncRequest.FromString,
+            response_serializer=a.ExecuteTaskSyncResponse.SerializeToString)}
+        async_ = {
+            "CreateTask": unary(self.CreateTask, a.CreateTaskRequest, a.CreateTaskResponse),
+            "GetTask": unary(self.GetTask, a.GetTaskRequest, a.GetTaskResponse),
+            "DeleteTask": unary(self.DeleteTask, a.DeleteTaskRequest, a.DeleteTaskResponse),
+            "GetTaskMetrics": unary(self.GetTaskMetrics, a.GetTaskMetricsRequest,
+                                    a.GetTaskMetricsResponse),
+            "GetTaskLogs": grpc.unary_stream_rpc_method_handler(
+                self.GetTaskLogs, request_deserializer=a.GetTaskLogsRequest.FromString,
+                response_serializer=a.GetTaskLogsResponse.SerializeToString),
+        }
+        metadata = {
+            "GetAgent": unary(self.GetAgent, a.GetAgentRequest, a.GetAgentResponse),
+            "ListAgents": unary(self.ListAgents, a.ListAgentsRequest, a.ListAgentsResponse),
+        }
+        # The connector metadata service also answers under its newer method names.
+        connector_metadata = {**metadata, "GetConnector": metadata["GetAgent"],
+                              "ListConnectors": metadata["ListAgents"]}
+        table = {**{s: sync for s in SYNC_SERVICES}, **{s: async_ for s in ASYNC_SERVICES},
+                 "AgentMetadataService": metadata, "ConnectorMetadataService": connector_metadata}
+        return [grpc.method_handlers_generic_handler(f"{PACKAGE}.{name}", methods)
+                for name, methods in table.items()]
