@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run shimtask from a fresh clone, with nothing but Python 3.10+ and pip.
 
-    python3 scripts/dev.py demo    # set up .venv, build the example database, run the demo
+    python3 scripts/dev.py demo    # set up .venv, build the example data, run the demo
     python3 scripts/dev.py test    # set up everything the tests need, then lint, type, docs,
                                    # tests (and tox on Python 3.10 and 3.13 where installed)
     python3 scripts/dev.py bench   # benchmarks side by side with flytekit
@@ -86,10 +86,13 @@ def setup_flytekit() -> Path:
 def demo(_: argparse.Namespace) -> int:
     python = setup_core("")
     run(python, "examples/make_example_db.py")
+    run(python, "examples/make_example_parquet.py")
     shimtask = bin_of(VENV, "shimtask")
     run(shimtask, "plugins", "list")
-    return run(shimtask, "run", "examples/sqlite_query.json", "--inputs-json",
-               "examples/inputs.json", check=False)
+    status = run(shimtask, "run", "examples/sqlite_query.json", "--inputs-json",
+                 "examples/inputs.json", check=False)
+    return status | run(shimtask, "run", "examples/duckdb_query.json", "--inputs-json",
+                        "examples/duckdb_inputs.json", check=False)
 
 
 def test(args: argparse.Namespace) -> int:
@@ -170,7 +173,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the SQLite demo")
+    commands.add_parser("demo", help="run the SQLite and DuckDB demo")
     tests = commands.add_parser("test", help="lint, type-check, build docs, run all tests")
     tests.add_argument("--no-flytekit", action="store_true",
                        help="skip creating the flytekit environment (interop tests skip)")
