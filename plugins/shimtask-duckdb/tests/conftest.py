@@ -1,0 +1,58 @@
+"""Fixtures of the duckdb plugin's tests: a small sales dataset, registries, flytekit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from duckdb_testlib import sales_table
+
+from shimtask_core import ExecutorRegistry
+from shimtask_duckdb import DuckDBExecutor
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the persisted index of in-process registries out of the user's cache."""
+    monkeypatch.setenv("SHIMTASK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    for name in ("SHIMTASK_ALLOW", "SHIMTASK_DENY", "SHIMTASK_PREFER", "SHIMTASK_NO_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def sales() -> Any:
+    return sales_table()
+
+
+@pytest.fixture
+def sales_dir(tmp_path: Path, sales: Any) -> Path:
+    """The sales rows as flytekit writes a dataset: a directory holding one file, 00000."""
+    folder = tmp_path / "sales"
+    folder.mkdir()
+    pq.write_table(sales, folder / "00000")
+    return folder
+
+
+@pytest.fixture
+def registry() -> ExecutorRegistry:
+    reg = ExecutorRegistry(path=[])
+    reg.register("duckdb", DuckDBExecutor)
+    return reg
+
+
+@pytest.fixture(scope="session")
+def flytekit_python() -> str:
+    """The pinned flytekit environment (with flytekitplugins-duckdb), or skip saying how."""
+    named = os.environ.get("SHIMTASK_FLYTEKIT_PYTHON")
+    python = Path(named) if named else REPO / ".venv-flytekit" / "bin" / "python"
+    if not python.exists():
+        if named:
+            pytest.fail(f"SHIMTASK_FLYTEKIT_PYTHON={named} does not exist")
+        pytest.skip("no flytekit environment: python3 scripts/dev.py test creates .venv-flytekit")
+    return str(python)
