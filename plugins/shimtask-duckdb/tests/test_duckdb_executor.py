@@ -296,3 +296,12 @@ def test_a_dataset_output_beside_scalar_outputs_is_refused(registry: ExecutorReg
     tt = template("select 1 as n", outputs={"result": pa.Table, "n": int})
     with pytest.raises(TemplateError, match="either one structured dataset output"):
         run_template(tt, registry=registry)
+
+
+def test_a_failure_while_the_rows_stream_is_the_users(registry: ExecutorRegistry) -> None:
+    # the bad row is far past the first batch: DuckDB only meets it while streaming
+    tt = template("select i, (case when i = 250000 then 'oops' else i::varchar end)::int as n "
+                  "from range(300000) t(i)")
+    with pytest.raises(ExecutorFailed, match="Could not convert string 'oops'") as info:
+        run_template(tt, registry=registry)
+    assert classify(info.value)[1:] == ("USER", False)
