@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Import packages the core needs at run time, linked into every test venv.
 _RUNTIME_PACKAGES = ("pluggy", "google", "flyteidl", "fsspec", "shimtask_core")
 _OPTIONAL_PACKAGES = ("pyarrow", "msgpack", "numpy", "pandas", "dateutil", "pytz", "tzdata",
-                      "six", "typing_extensions")
+                      "six", "typing_extensions",
+                      "grpc", "grpc_health", "prometheus_client")  # shimtask-core[serve]
 
 
 def _package_dir(name: str) -> Path | None:

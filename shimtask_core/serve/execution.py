@@ -19,7 +19,7 @@ from flyteidl.core import errors_pb2, execution_pb2
 
 from .. import storage
 from ..context import ExecutionContext
-from ..errors import ExecutionTimeout, TaskLost
+from ..errors import ExecutionTimeout, ExecutorFailed, TaskLost
 from ..runtime import error_document
 from ..task import ExecutableTemplateShimTask
 
@@ -78,6 +78,8 @@ def execute(
         ctx = ExecutionContext(raw_output_prefix=storage.join(output_prefix, RAW_DIR),
                                output_prefix=output_prefix)
         outputs = task.dispatch_execute(ctx, inputs)
+    except SystemExit as exc:  # sys.exit in executor code: the executor's fault, not ours
+        return failure(ExecutorFailed(label, exc), label)
     except BaseException as exc:
         return failure(exc, label)
     return Outcome(agent_pb2.Resource(phase=SUCCEEDED, outputs=outputs), label, "succeeded")

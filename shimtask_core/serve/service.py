@@ -221,8 +221,11 @@ class ConnectorService:
         job.started = time.time()
         started = time.perf_counter()
         outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix)
-        if not self.jobs.claim(job):
-            return  # deleted or timed out meanwhile: the result is discarded
+        if not self.jobs.claim(job):  # deleted or timed out meanwhile: thrown away
+            self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
+                           outcome=outcome.outcome,
+                           duration_ms=round((time.perf_counter() - started) * 1000, 3))
+            return
         outcome = self._persist(job, outcome)
         self.jobs.finish(job, outcome)
         self._done("AsyncExecution", started, job.task_execution_id, outcome,
