@@ -90,6 +90,29 @@ def test_listing_imports_nothing_and_resolving_imports_one(site: Path, plugin: P
     assert b not in sys.modules
 
 
+def test_one_resolution_carried_through_the_task(site: Path, plugin: Plugin) -> None:
+    """A template is resolved once: the task built from that resolution asks no registry
+    again, and names, classes and entry points agree whichever way the task is made."""
+    from shimtask_core import ExecutableTemplateShimTask
+    from shimtask_core.registry import Resolution
+
+    module = plugin("adder", dist="adder-dist", version="2.5")
+    registry = _registry(site)
+    tt = make_template("t", "adder")
+    found = registry.resolution(tt)
+    assert (found.name, found.executor.__module__) == ("adder", module)
+    assert (found.record.dist, found.record.version, found.record.value) == (
+        "adder-dist", "2.5", f"{module}:Executor")
+    assert registry.resolution("adder", template=tt) is found  # loaded once, kept
+    elsewhere = ExecutorRegistry(path=[])  # knows no executor at all
+    task = ExecutableTemplateShimTask(tt, found, registry=elsewhere)
+    assert task.resolution is found and task.executor_type is found.executor
+    assert task.execute() == "ran"
+    by_class = ExecutableTemplateShimTask(tt, found.executor, registry=elsewhere)
+    assert by_class.resolution.name == "adder" and by_class.resolution.record.dist == ""
+    assert isinstance(by_class.resolution, Resolution)
+
+
 def test_not_found_lists_installed_and_closest(site: Path, plugin: Plugin) -> None:
     plugin("sqlite")
     with pytest.raises(ExecutorNotFound) as info:
