@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ShimTaskError, UsageError
+from .errors import EXIT_UNWRITTEN, ShimTaskError, TemplateError, Terminated, UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,13 +52,18 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="the TaskTemplate (.pb or protobuf-JSON); or give it after --")
     ex.add_argument("--checkpoint-path", metavar="URI", help="checkpoint output prefix")
     ex.add_argument("--prev-checkpoint", metavar="URI", help="previous attempt's checkpoint")
-    for ignored in ("--resolver", "--dynamic-addl-distro", "--dynamic-dest-dir"):
+    ex.add_argument("--resolver", metavar="VALUE", help=argparse.SUPPRESS)
+    for ignored in ("--dynamic-addl-distro", "--dynamic-dest-dir"):
         ex.add_argument(ignored, metavar="VALUE", help=argparse.SUPPRESS)
     ex.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
     ex.add_argument("--exit-zero-on-error", action="store_true",
                     default=os.environ.get("SHIMTASK_EXIT_ZERO_ON_ERROR") == "1",
                     help="exit 0 after writing error.pb, as pyflyte-execute does "
                     "(env SHIMTASK_EXIT_ZERO_ON_ERROR=1)")
+    ex.add_argument("-v", "--verbose", action="store_true",
+                    help="one line per phase on stderr: template, executor (distribution "
+                    "and version), inputs, duration, what was written where "
+                    "(env SHIMTASK_LOG_LEVEL=INFO)")
     ex.add_argument("rest", nargs="*", metavar="TEMPLATE_PATH [EXECUTOR]",
                     help="pyflyte-execute's trailing arguments (after --)")
 
@@ -136,6 +141,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"shimtask: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    except Terminated as exc:  # error.pb was written: the signal's conventional status
+        if exc.written:
+            print(f"shimtask: task stopped by {exc.signame}, wrote {exc.written}",
+                  file=sys.stderr)
+            status = 128 + exc.signum
+        else:
+            print(f"shimtask: error: stopped by {exc.signame}, and error.pb could not be "
+                  f"written", file=sys.stderr)
+            status = EXIT_UNWRITTEN
+        if argv is None:
+            _exit_now(status)
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -175,25 +192,46 @@ def _rendered(value: str | None) -> str | None:
     return value
 
 
-def _cmd_execute(args: argparse.Namespace) -> int:
-    from .runtime import execute
+#: flytekit's resolver for templates run without their Python code (shim tasks).
+TEMPLATE_RESOLVER = "default_task_template_resolver"
+#: How long an executor may take to stop after SIGTERM before error.pb is written anyway.
+STOP_GRACE_SECONDS = 5.0
 
+
+def _cmd_execute(args: argparse.Namespace) -> int:
+    from . import logs
+    from .runtime import execute, write_error
+
+    if args.verbose:
+        logs.enable()
     template = args.template or (args.rest[0] if args.rest else None)
     if template is None:
         raise UsageError("no template: give --template URI or '-- TEMPLATE_PATH'")
-    result = execute(
-        inputs=args.inputs,
-        output_prefix=args.output_prefix,
-        template=template,
-        raw_output_prefix=_rendered(args.raw_output_data_prefix),
-        checkpoint_path=_rendered(args.checkpoint_path),
-        prev_checkpoint=_rendered(args.prev_checkpoint),
-        debug=args.debug,
-    )
+    if not args.template and args.resolver and not args.resolver.endswith(TEMPLATE_RESOLVER):
+        # A flytekit Python task (its code is resolved by module and name): no template.
+        result = write_error(args.output_prefix, TemplateError(
+            f"this task runs Python code through flytekit's resolver {args.resolver} "
+            f"({' '.join(args.rest)}); shimtask runs task templates (shim tasks such as "
+            f"SQLite3Task), not Python task code: keep a flytekit image for this task"))
+    else:
+        result = execute(
+            inputs=args.inputs,
+            output_prefix=args.output_prefix,
+            template=template,
+            raw_output_prefix=_rendered(args.raw_output_data_prefix),
+            checkpoint_path=_rendered(args.checkpoint_path),
+            prev_checkpoint=_rendered(args.prev_checkpoint),
+            debug=args.debug,
+            stop_grace=STOP_GRACE_SECONDS,
+        )
     if result.ok:
         return EXIT_OK
     assert result.error is not None
     first_line = result.error.message.splitlines()[0] if result.error.message else ""
+    if not result.written:
+        print(f"shimtask: error: could not write a result: {result.write_error} "
+              f"(the task had failed with {result.error.code}: {first_line})", file=sys.stderr)
+        return EXIT_UNWRITTEN
     print(f"shimtask: task failed ({result.error.code}), wrote {result.uri}: {first_line}",
           file=sys.stderr)
     return EXIT_OK if args.exit_zero_on_error else EXIT_FAILED
@@ -416,6 +454,17 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool =
 
 _HANDLERS = {"execute": _cmd_execute, "run": _cmd_run, "plugins": _cmd_plugins,
              "serve": _cmd_serve}
+
+
+def pyflyte_execute() -> None:
+    """``pyflyte-execute``, as shipped by the shimtask-pyflyte-execute distribution (never
+    by shimtask-core, so it cannot clobber flytekit's own): flytekit's container
+    arguments, run as ``shimtask execute``. Like flytekit's, it exits 0 after writing
+    error.pb (Flyte reads the error from there) unless SHIMTASK_EXIT_ZERO_ON_ERROR=0.
+    """
+    os.environ.setdefault("SHIMTASK_EXIT_ZERO_ON_ERROR", "1")
+    sys.argv[1:1] = ["execute"]
+    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover

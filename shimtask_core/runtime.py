@@ -148,10 +148,11 @@ def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
         name = registry.executor_type_of(tt)
         resolution = registry.resolution(tt)
         if logs.enabled():
-            record = resolution.record
+            record, index = resolution.record, registry.index_state()
             logs.phase("resolved", executor=resolution.name,
                        cls=f"{resolution.executor.__module__}.{resolution.executor.__qualname__}",
                        dist=record.dist or None, version=record.version or None,
+                       index=index.status, index_file=index.file,
                        ms=(time.perf_counter() - started) * 1e3)
         literal_inputs = load_inputs(inputs)
         if logs.enabled():
