@@ -129,3 +129,13 @@ def test_run_prints_the_rows(tmp_path: Path) -> None:
     done = _shimtask("run", "q.json", "-i", f"f={budgets}", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"total": 30}
+
+
+def test_importing_the_plugin_loads_neither_duckdb_nor_pyarrow(tmp_path: Path) -> None:
+    # the registry's doctor imports every plugin; only running a template needs the engine
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, shimtask_duckdb; "
+         "print(sorted(m for m in ('duckdb', 'pyarrow') if m in sys.modules))"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
