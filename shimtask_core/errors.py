@@ -304,10 +304,34 @@ class MissingDependency(ShimTaskError):
         super().__init__(f"{purpose} needs {package}, which is not installed: {install}")
 
 
+class Terminated(BaseException):
+    """The execution was told to stop (SIGTERM: a Flyte abort or a node drain; SIGINT).
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that executor code catching
+    ``Exception`` does not swallow it. Recoverable: the task did nothing wrong, and
+    Flyte may run it again elsewhere.
+    """
+
+    code = "Terminated"
+    #: where error.pb was written before this propagated (None: it could not be)
+    written: str | None = None
+
+    def __init__(self, signum: int, signame: str) -> None:
+        self.signum = signum
+        self.signame = signame
+        super().__init__(f"the execution was stopped by {signame} before it finished "
+                         f"(Flyte aborted the task, or its node is being drained)")
+
+
 class UsageError(ShimTaskError):
     """The command line or API was called with arguments that make no sense."""
 
     code = "UsageError"
+
+
+#: Exit status of ``shimtask execute`` when neither outputs.pb nor error.pb could be
+#: written (sysexits' EX_IOERR): Flyte then has no result to read.
+EXIT_UNWRITTEN: Final = 74
 
 
 # --- the one table: exception class -> (origin, recoverable) ------------------------
@@ -330,6 +354,7 @@ ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     StorageError: ("SYSTEM", True),
     ExecutionTimeout: ("SYSTEM", True),
     TaskLost: ("SYSTEM", True),
+    Terminated: ("SYSTEM", True),
 }
 
 
