@@ -63,7 +63,8 @@ class PrometheusMetrics:
         except ImportError:
             raise MissingDependency("prometheus-client", purpose="shimtask serve --metrics-port",
                                     extra="serve") from None
-        prom.disable_created_metrics()  # a _created series per counter doubles the scrape
+        disable_created: Callable[[], None] = prom.disable_created_metrics
+        disable_created()  # a _created series per counter doubles the scrape
         self._registry = registry = prom.CollectorRegistry(auto_describe=True)
         prom.ProcessCollector(registry=registry)
         labels = ("rpc", "executor_type", "outcome")
