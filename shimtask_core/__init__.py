@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         executor_type_of,
     )
     from .sqltemplate import PARAMSTYLES, Paramstyle, compile_query, placeholder_names
+    from .storage import local_path, open_uri
     from .task import ExecutableTemplateShimTask, run_template
     from .template import custom_of, make_template, parse_template, template_to_json
 
@@ -85,7 +86,9 @@ _LAZY = {
     "hookimpl": "hookspecs",
     "hookspec": "hookspecs",
     "hookspecs": "hookspecs",
+    "local_path": "storage",
     "make_template": "template",
+    "open_uri": "storage",
     "parse_template": "template",
     "placeholder_names": "sqltemplate",
     "run_template": "task",
@@ -145,7 +148,9 @@ __all__ = [
     "executor_type_of",
     "hookimpl",
     "hookspec",
+    "local_path",
     "make_template",
+    "open_uri",
     "parse_template",
     "placeholder_names",
     "run_template",

@@ -1,5 +1,8 @@
 """Reading and writing URIs: local paths directly, everything else through fsspec.
 
+The one entry point for files, datasets and plugins: :func:`local_path` decides
+what is local, and ``read_bytes``/``write_bytes``, :func:`open_uri`, :func:`get`
+and :func:`put` (directories with ``recursive=True``) act on either kind.
 ``import fsspec`` costs more than the rest of a cold run, so local paths and
 ``file://`` URIs never touch it. Writes are atomic: a reader sees the old file
 or the whole new one, never a half-written one.
@@ -10,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from typing import TYPE_CHECKING, Any
+import typing
+from typing import IO, TYPE_CHECKING, Any
 
 from .errors import MissingDependency, ShimTaskError, StorageError
 
@@ -99,7 +103,12 @@ def configure_fsspec() -> None:
             conf[protocol] = {**options, **conf.get(protocol, {})}
 
 
-def _filesystem(uri: str) -> tuple[Any, str]:
+def filesystem(uri: str) -> tuple[Any, str]:
+    """The fsspec filesystem of a remote URI and the path within it.
+
+    For callers that hand fsspec to a library (``pyarrow.parquet.read_table``);
+    ask :func:`local_path` first, as a local path needs no fsspec.
+    """
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec is a dependency
@@ -128,7 +137,7 @@ def read_bytes(uri: str) -> bytes:
         if path is not None:
             with open(path, "rb") as fh:
                 return fh.read()
-        fs, remote = _filesystem(uri)
+        fs, remote = filesystem(uri)
         data: bytes = fs.cat_file(remote)
         return data
     except ShimTaskError:  # StorageError, MissingDependency
@@ -144,7 +153,7 @@ def write_bytes(uri: str, data: bytes) -> None:
         if path is not None:
             write_local_atomic(path, data)
             return
-        fs, remote = _filesystem(uri)
+        fs, remote = filesystem(uri)
         parent = remote.rsplit("/", 1)[0]
         if parent and parent != remote:
             fs.makedirs(parent, exist_ok=True)
@@ -177,18 +186,87 @@ def write_local_atomic(path: str, data: bytes, *, mode: int = 0o666,
         raise
 
 
-def put_file(local: str, uri: str) -> None:
-    """Copy the local file ``local`` to ``uri`` (a copy locally, one put remotely)."""
+def open_uri(uri: str, mode: str = "rb") -> IO[Any]:
+    """Open ``uri``: ``open()`` for a local path, fsspec's ``open`` otherwise.
+
+    Opening to write creates missing parent directories. A failure to open is a
+    StorageError (its ``cause`` the original exception) or a MissingDependency;
+    errors while reading or writing are the file object's own.
+    """
+    path = local_path(uri)
+    try:
+        if path is not None:
+            if any(c in mode for c in "wax"):
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            return open(path, mode)
+        fs, remote = filesystem(uri)
+        return typing.cast("IO[Any]", fs.open(remote, mode))
+    except ShimTaskError:  # StorageError, MissingDependency
+        raise
+    except Exception as exc:
+        raise StorageError(uri, "open", exc) from exc
+
+
+def get(uri: str, local: str, *, recursive: bool = False) -> None:
+    """Copy the file at ``uri`` to the local path ``local``; ``recursive``: a directory.
+
+    A directory's files land in ``local`` itself (fsspec's recursive ``get``), which
+    exists afterwards even when there are none: object stores have no empty
+    directories, so an empty one is a prefix with no objects.
+    """
+    source = local_path(uri)
+    try:
+        os.makedirs(local if recursive else os.path.dirname(os.path.abspath(local)),
+                    exist_ok=True)
+        if source is not None:
+            import shutil  # only when a local file is copied
+
+            if recursive:
+                shutil.copytree(source, local, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(source, local)
+            return
+        fs, remote = filesystem(uri)
+        if not recursive:
+            fs.get_file(remote, local)
+            return
+        try:  # trailing separators: the content goes into local, not a subdirectory
+            fs.get(remote.rstrip("/") + "/", os.path.join(local, ""), recursive=True)
+        except FileNotFoundError:
+            if fs.exists(remote):
+                raise
+    except ShimTaskError:  # StorageError, MissingDependency
+        raise
+    except Exception as exc:
+        raise StorageError(uri, "download", exc) from exc
+
+
+def put(local: str, uri: str, *, recursive: bool = False) -> None:
+    """Copy the local file ``local`` to ``uri``; ``recursive``: a directory's files.
+
+    Locally a copy (``uri`` must not be inside the directory being copied);
+    remotely one ``put_file``, or fsspec's recursive ``put`` for a directory.
+    """
     target = local_path(uri)
     try:
         if target is not None:
             import shutil  # only when a local file is copied
 
-            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-            shutil.copyfile(local, target)
+            if not recursive:
+                os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+                shutil.copyfile(local, target)
+                return
+            source = os.path.abspath(local)
+            if os.path.commonpath([source, os.path.abspath(target)]) == source:
+                raise StorageError(uri, "upload", f"the target is inside the directory "
+                                                  f"{local!r} being uploaded")
+            shutil.copytree(local, target)
             return
-        fs, remote = _filesystem(uri)
-        fs.put_file(local, remote)
+        fs, remote = filesystem(uri)
+        if recursive:  # trailing separators: the content goes into uri itself
+            fs.put(os.path.join(local, ""), remote.rstrip("/") + "/", recursive=True)
+        else:
+            fs.put_file(local, remote)
     except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
@@ -199,7 +277,7 @@ def exists(uri: str) -> bool:
     path = local_path(uri)
     if path is not None:
         return os.path.exists(path)
-    fs, remote = _filesystem(uri)
+    fs, remote = filesystem(uri)
     return bool(fs.exists(remote))
 
 
@@ -211,7 +289,7 @@ def remove(uri: str) -> None:
             if os.path.exists(path):
                 os.unlink(path)
             return
-        fs, remote = _filesystem(uri)
+        fs, remote = filesystem(uri)
         if fs.exists(remote):
             fs.rm_file(remote)
     except ShimTaskError:  # StorageError, MissingDependency

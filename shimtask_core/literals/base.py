@@ -91,8 +91,8 @@ class ExternalConverter(Protocol):
     def filler(self, lt: types_pb2.LiteralType) -> Filler:
         """The strict filler of ``lt``."""
 
-    def decoder(self, lt: types_pb2.LiteralType) -> Decoder:
-        """The decoder of ``lt``."""
+    def decoder(self, lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
+        """The decoder of ``lt``; ``lazy``: a reference to the data, nothing read."""
 
     def literal_type(self, py_type: type) -> types_pb2.LiteralType | None:
         """The literal type declaring ``py_type`` when it is one of this kind's, else None."""

@@ -13,6 +13,7 @@ from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 
 from .. import storage
 from ..errors import MissingInput, OutputMismatch, UnexpectedInput, UnsupportedType, ValueTypeError
+from . import external
 from .base import Decoder, Literal, LiteralMap, Mismatch, SimpleType, got
 from .decode import decoder_for
 from .encode import encoder_for, filler_for
@@ -64,10 +65,9 @@ _DATASET_KINDS = frozenset({"structured_dataset_type", "schema"})
 
 def _lazy_decoder(lt: types_pb2.LiteralType) -> Decoder:
     """A dataset's decoder that reads nothing (a DatasetRef); any other type's usual one."""
-    if lt.WhichOneof("type") in _DATASET_KINDS:
-        from .datasets import dataset_decoder  # the converter's own module, on first use
-
-        return dataset_decoder(lt, lazy=True)
+    kind = lt.WhichOneof("type")
+    if kind in _DATASET_KINDS:
+        return external.converter(kind).decoder(lt, lazy=True)
     return decoder_for(lt)
 
 

@@ -33,7 +33,7 @@ from flyteidl.core import literals_pb2, types_pb2
 
 from .. import storage
 from ..context import current_context
-from ..errors import StorageError, UnsupportedType
+from ..errors import ShimTaskError, StorageError, UnsupportedType
 from .base import Decoder, Filler, LiteralType, Mismatch, got, is_dataframe_type, literal_kind
 from .structs import dict_of
 from .types import describe
@@ -192,12 +192,11 @@ def _existing_dataset_uri(text: str, expected: str) -> str:
         return text
     if not os.path.exists(local):
         raise Mismatch(expected, f"{text!r}, which does not exist")
-    from .files import upload  # (goes with storage.put)
-
-    if os.path.isdir(local):
-        return upload(local, multi=True)
     uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
-    storage.put_file(local, storage.join(uri, PART_NAME))
+    if os.path.isdir(local):
+        storage.put(local, uri, recursive=True)
+    else:
+        storage.put(local, storage.join(uri, PART_NAME))
     return uri
 
 
@@ -210,10 +209,9 @@ def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> N
             os.makedirs(os.path.dirname(local), exist_ok=True)
             pq.write_table(table, local, **options)
             return
-        fs, remote = storage._filesystem(part)
-        with fs.open(remote, "wb") as fh:
+        with storage.open_uri(part, "wb") as fh:
             pq.write_table(table, fh, **options)
-    except StorageError:
+    except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
         raise StorageError(part, "write", exc) from exc
@@ -302,9 +300,9 @@ def read_table(uri: str, columns: list[str] | None = None,
     try:
         if local is not None:
             return pq.read_table(local, columns=columns)
-        fs, remote = storage._filesystem(uri)
+        fs, remote = storage.filesystem(uri)
         return pq.read_table(remote, columns=columns, filesystem=fs)
-    except StorageError:
+    except ShimTaskError:  # StorageError, MissingDependency
         raise
     except (pa.ArrowInvalid, KeyError) as exc:
         if columns and "column" in str(exc).lower():
@@ -324,7 +322,7 @@ class _Datasets:
         return table_type(describe(lt))
 
     filler = staticmethod(dataset_filler)
-    decoder = staticmethod(dataset_decoder)
+    decoder = staticmethod(dataset_decoder)  # lazy: a DatasetRef, nothing read
 
     def literal_type(self, py_type: type) -> types_pb2.LiteralType | None:
         if is_dataframe_type(py_type):

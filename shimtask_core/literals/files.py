@@ -20,7 +20,6 @@ from flyteidl.core import literals_pb2, types_pb2
 
 from .. import storage
 from ..context import current_context
-from ..errors import StorageError
 from .base import Decoder, Filler, LiteralType, Mismatch, got, literal_kind
 from .structs import dict_of
 from .types import describe
@@ -128,11 +127,7 @@ class File(_Blob):
 
     def _fetch(self, uri: str, into: str) -> str:
         target = os.path.join(into, _basename(uri) or "file")
-        fs, remote = storage._filesystem(uri)
-        try:
-            fs.get_file(remote, target)
-        except Exception as exc:
-            raise StorageError(uri, "download", exc) from exc
+        storage.get(uri, target)
         return target
 
 
@@ -152,17 +147,7 @@ class Directory(_Blob):
 
     def _fetch(self, uri: str, into: str) -> str:
         target = os.path.join(into, _basename(uri) or "directory")
-        fs, remote = storage._filesystem(uri)
-        try:
-            root = remote.rstrip("/")
-            for path in fs.find(root):
-                relative = path[len(root):].lstrip("/")
-                local = os.path.join(target, *relative.split("/"))
-                os.makedirs(os.path.dirname(local), exist_ok=True)
-                fs.get_file(path, local)
-            os.makedirs(target, exist_ok=True)
-        except Exception as exc:
-            raise StorageError(uri, "download", exc) from exc
+        storage.get(uri, target, recursive=True)
         return target
 
 
@@ -215,30 +200,7 @@ def upload(local: str, *, multi: bool) -> str:
     prefix = current_context().raw_output_prefix
     folder = storage.join(prefix, uuid.uuid4().hex)
     uri = folder if multi else storage.join(folder, os.path.basename(local.rstrip("/")))
-    if not multi:
-        storage.put_file(local, uri)
-        return uri
-    target = storage.local_path(uri)
-    try:
-        if target is not None:
-            import shutil  # only when a local output is copied
-
-            inside = os.path.commonpath([os.path.abspath(local), os.path.abspath(target)])
-            if inside == os.path.abspath(local):
-                raise StorageError(uri, "upload", f"the raw output prefix is inside the "
-                                                  f"directory {local!r} being uploaded")
-            shutil.copytree(local, target)
-            return uri
-        fs, remote = storage._filesystem(uri)
-        for folder_path, _, names in os.walk(local):
-            for name in names:
-                path = os.path.join(folder_path, name)
-                relative = os.path.relpath(path, local).replace(os.sep, "/")
-                fs.put_file(path, f"{remote.rstrip('/')}/{relative}")
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise StorageError(uri, "upload", exc) from exc
+    storage.put(local, uri, recursive=multi)
     return uri
 
 
@@ -289,7 +251,9 @@ class _Blobs:
         return Directory if lt.blob.dimensionality == _MULTIPART else File
 
     filler = staticmethod(blob_filler)
-    decoder = staticmethod(blob_decoder)
+
+    def decoder(self, lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
+        return blob_decoder(lt)  # lazy or not: a File is downloaded on first use only
 
     def literal_type(self, py_type: type) -> types_pb2.LiteralType | None:
         if issubclass(py_type, Directory):

@@ -47,7 +47,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from shimtask_core import ShimTaskExecutor, StorageError, TemplateError, compile_query, custom_of
+from shimtask_core import (
+    ShimTaskExecutor,
+    StorageError,
+    TemplateError,
+    compile_query,
+    custom_of,
+    local_path,
+    open_uri,
+)
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
@@ -55,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["Rows", "SQLite3Executor"]
 __version__ = "0.1.0"
 
-_LOCAL_SCHEMES = frozenset({"", "file"})
 _BINARY_OUTPUT_KINDS = frozenset({"schema", "structured_dataset_type"})
 _DATABASE_NAME = "database.sqlite3"
 _COPY_CHUNK = 1 << 20
@@ -146,45 +153,32 @@ def _required_str(custom: Mapping[str, Any], key: str, source: str | None) -> st
 
 def _local_database(uri: str, compressed: bool, tmp: Path) -> Path:
     """A local path to the database: the file itself, or a download/extraction under tmp."""
-    local = _local_path(uri)
-    if local is None:
+    path = local_path(uri)  # the core decides what is local (file:// URIs per RFC 8089)
+    if path is None:
         local = _download(uri, tmp / (Path(urllib.parse.urlparse(uri).path).name or "download"))
-    elif not local.is_file():
-        where = "" if local.is_absolute() else f" (relative to the working directory {Path.cwd()})"
-        what = "is a directory, not a file" if local.is_dir() else "does not exist"
-        raise FileNotFoundError(f"sqlite database {uri!r} {what}: {local.absolute()}{where}")
+    else:
+        local = Path(path)
+        if not local.is_file():
+            where = "" if local.is_absolute() else (
+                f" (relative to the working directory {Path.cwd()})")
+            what = "is a directory, not a file" if local.is_dir() else "does not exist"
+            raise FileNotFoundError(f"sqlite database {uri!r} {what}: {local.absolute()}{where}")
     if compressed:
         return _extract(local, uri, tmp / "extracted")
     return local
 
 
-def _local_path(uri: str) -> Path | None:
-    """The local path a uri names, or None for a remote one (fsspec's job)."""
-    parsed = urllib.parse.urlparse(uri)
-    if len(parsed.scheme) == 1:  # a Windows drive letter, C:\...
-        return Path(uri)
-    if parsed.scheme not in _LOCAL_SCHEMES:
-        return None
-    if parsed.scheme == "":
-        return Path(uri)
-    # urllib.request.url2pathname would do, but importing urllib.request costs more
-    # than the rest of this plugin; on POSIX it is exactly unquote.
-    if parsed.netloc in ("", "localhost"):
-        return Path(urllib.parse.unquote(parsed.path))
-    # file://relative/path: fsspec (and so flytekit) reads it as a relative path.
-    return Path(urllib.parse.unquote(parsed.netloc + parsed.path))
-
-
 def _download(uri: str, dest: Path) -> Path:
-    import fsspec  # lazily: only remote databases need it
-
     try:
-        with fsspec.open(uri, "rb") as src, dest.open("wb") as dst:
+        with open_uri(uri, "rb") as src, dest.open("wb") as dst:
             shutil.copyfileobj(src, dst, _COPY_CHUNK)
+    except StorageError as exc:  # the core could not open it (its cause says why)
+        if isinstance(exc.cause, FileNotFoundError):
+            raise FileNotFoundError(f"sqlite database {uri!r} does not exist: {exc.cause}"
+                                    ) from exc
+        raise
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"sqlite database {uri!r} does not exist: {exc}") from exc
-    except (ImportError, ValueError) as exc:  # no fsspec implementation for the protocol
-        raise ValueError(f"cannot read sqlite database {uri!r}: {exc}") from exc
     except OSError as exc:
         raise StorageError(uri, "download the sqlite database", exc) from exc
     return dest
