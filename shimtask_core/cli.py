@@ -33,7 +33,14 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_execute_parser(commands)
+    _add_run_parser(commands)
+    _add_plugins_parser(commands)
+    _add_serve_parser(commands)
+    return parser
 
+
+def _add_execute_parser(commands: Any) -> None:
     ex = commands.add_parser(
         "execute",
         help="run a template as a Flyte container task (inputs.pb -> outputs.pb/error.pb)",
@@ -67,6 +74,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ex.add_argument("rest", nargs="*", metavar="TEMPLATE_PATH [EXECUTOR]",
                     help="pyflyte-execute's trailing arguments (after --)")
 
+
+def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run", help="run a template locally and print its outputs",
         description="Run a template file (.pb or protobuf-JSON .json) on this machine. "
@@ -80,6 +89,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="a JSON object of inputs by name (-i values override it)")
     run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
 
+
+def _add_plugins_parser(commands: Any) -> None:
     plugins = commands.add_parser(
         "plugins", help="list, check and index installed executor plugins",
         description="Executor plugins are distributions with entry points in the "
@@ -116,8 +127,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "distribution's metadata in place).")
     index.add_argument("--rebuild", action="store_true", help="rescan and rewrite the index")
     index.add_argument("--json", action="store_true", help="print the index state as JSON")
-    _add_serve_parser(commands)
-    return parser
 
 
 def _version() -> str:

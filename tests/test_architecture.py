@@ -24,13 +24,14 @@ PACKAGE = "shimtask_core"
 #: ``runtime, task -> literals``; the codec knows nothing about registries, tasks or
 #: the CLI; discovery knows nothing about literal values; leaves import only errors.
 FACADE = "(package)"  # shimtask_core/__init__.py: the public names, each loaded on first use
-LEAVES = {"errors", "version", "context", "storage"}
+LEAVES = {"errors", "version", "context", "storage", "logs"}
 LAYERS: dict[str, set[str]] = {
     # leaves
     "errors": set(),
     "version": set(),
     "context": {"errors"},
     "storage": {"errors"},
+    "logs": set(),  # the phase lines of an execution
     # the plugin contract
     "executor": {"errors"},
     "hookspecs": {"executor", "errors"},
@@ -48,12 +49,13 @@ LAYERS: dict[str, set[str]] = {
     "textinput": {"literals", "errors"},
     # one execution
     "task": {"registry", "hookspecs", "executor", "literals", "template", "context", "errors"},
-    "runtime": {"task", "registry", "template", "literals", "storage", "context", "errors"},
+    "runtime": {"task", "registry", "template", "literals", "storage", "context", "errors",
+                "logs"},
     "serve": {"runtime", "task", "registry", "template", "literals", "storage", "context",
-              "errors", "version"},
+              "errors", "version", "logs"},
     # the consumers: nothing imports them
     "cli": {"serve", "runtime", "task", "registry", "template", "textinput", "literals",
-            "storage", "context", "errors", "version"},
+            "storage", "context", "errors", "version", "logs"},
     # the public names (its _LAZY table); never the consumers below
     FACADE: {"errors", "version", "context", "storage", "executor", "hookspecs", "registry",
              "literals", "files", "datasets", "sqltemplate", "template", "textinput", "task",
