@@ -47,16 +47,16 @@ class DuckDBExecutor(ShimTaskExecutor[Any]):
                     f"{source or 'the template'}: the last statement returns no rows, but "
                     f"the template declares output(s) {', '.join(sorted(outputs))}; end "
                     f"query_template with a query", declared=sorted(outputs))
-            if mode == "row":
-                try:
+            try:  # DuckDB may run the query here, when its rows are first asked for
+                if mode == "row":
                     row = _results.first_row(relation, outputs, statements[-1])
-                except duckdb.Error as exc:
-                    raise _explained(exc, len(statements), len(statements),
-                                     statements[-1]) from exc
-                con.close()
-                return row
-            # the dataset: the stream owns the connection and closes it when read
-            return _results.stream(con, relation, statements[-1])
+                    con.close()
+                    return row
+                # the dataset: the stream owns the connection and closes it when read
+                return _results.stream(con, relation, statements[-1])
+            except duckdb.Error as exc:
+                raise _explained(exc, len(statements), len(statements),
+                                 statements[-1]) from exc
         except BaseException:
             con.close()
             raise
