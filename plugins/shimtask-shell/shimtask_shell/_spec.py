@@ -91,12 +91,12 @@ class ShellSpec:
                    for name, var in tt.interface.outputs.variables.items()}
         reader = _Reader(inputs, outputs, source)
 
-        argv = tuple(reader.part(item, f"argv[{i}]", "argv")
+        argv = tuple(reader.part(item, f"['argv'][{i}]", "argv")
                      for i, item in enumerate(_argv_list(custom.get("argv"), source)))
-        env = tuple((key, reader.part(value, f"env[{key!r}]", "env"))
+        env = tuple((key, reader.part(value, f"['env'][{key!r}]", "env"))
                     for key, value in _env_mapping(custom.get("env"), source))
         raw_cwd = custom.get("cwd")
-        cwd = None if raw_cwd is None else reader.part(raw_cwd, "cwd", "cwd")
+        cwd = None if raw_cwd is None else reader.part(raw_cwd, "['cwd']", "cwd")
         stdout = _stdout_output(custom.get("stdout"), outputs, source)
         timeout = _seconds(custom.get("timeout"), "timeout", source)
         kill_after = _seconds(custom.get("kill_after"), "kill_after", source)
@@ -130,20 +130,20 @@ class _Reader:
     def part(self, text: Any, label: str, where: Where) -> Part:
         if not isinstance(text, str):
             raise TemplateError(
-                f"custom {label} must be a string, not {type(text).__name__} {text!r}: "
+                f"custom{label} must be a string, not {type(text).__name__} {text!r}: "
                 f"write numbers as strings (\"4\", not 4)", source=self.source)
         match = _PLACEHOLDER.fullmatch(text)
         if match is None:
             if _PLACEHOLDER.search(text):
                 raise TemplateError(
-                    f"custom {label} = {text!r} puts a placeholder inside a longer string; "
+                    f"custom{label} = {text!r} puts a placeholder inside a longer string; "
                     f"a placeholder must be the whole {_WHOLE[where]}, so that no input is "
                     f"ever pasted into text: write '--n={{{{ .inputs.n }}}}' as two "
                     f"arguments '--n', '{{{{ .inputs.n }}}}' (most programs accept that), "
                     f"or pass the value in an environment variable", source=self.source)
             if _LOOKS_LIKE.search(text):
                 raise TemplateError(
-                    f"custom {label} = {text!r} looks like a placeholder but is not one; "
+                    f"custom{label} = {text!r} looks like a placeholder but is not one; "
                     f"write {{{{ .inputs.NAME }}}} or {{{{ .outputs.NAME }}}}",
                     source=self.source)
             return text
@@ -158,23 +158,23 @@ class _Reader:
         var = self.inputs.get(name)
         if var is None:
             raise TemplateError(
-                f"custom {label} names input {name!r}, which the template does not declare; "
+                f"custom{label} names input {name!r}, which the template does not declare; "
                 f"it declares: {', '.join(sorted(self.inputs)) or '(no inputs)'}",
                 source=self.source)
         problem = _input_problem(var.type, many=where == "argv")
         if problem:
-            raise TemplateError(f"custom {label}: input {name!r} {problem}", source=self.source)
+            raise TemplateError(f"custom{label}: input {name!r} {problem}", source=self.source)
 
     def _check_output(self, name: str, label: str, where: Where) -> None:
         kind = self.outputs.get(name)
         if kind is None:
             raise TemplateError(
-                f"custom {label} names output {name!r}, which the template does not declare; "
+                f"custom{label} names output {name!r}, which the template does not declare; "
                 f"it declares: {', '.join(sorted(self.outputs)) or '(no outputs)'}",
                 source=self.source)
         if where == "cwd" and kind != "directory":
             raise TemplateError(
-                f"custom cwd names output {name!r}, a {kind}; only a Directory output can be "
+                f"custom['cwd'] names output {name!r}, {_a(kind)}; only a Directory output can be "
                 f"the working directory", source=self.source)
         self.outputs_used.add(name)
 
@@ -265,9 +265,13 @@ def _stdout_output(value: Any, outputs: Mapping[str, OutputKind],
             source=source)
     if outputs[value] != "str":
         raise TemplateError(
-            f"custom['stdout'] names output {value!r}, a {outputs[value]}; only a str output "
+            f"custom['stdout'] names output {value!r}, {_a(outputs[value])}; only a str output "
             f"can hold the captured stdout", source=source)
     return value
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _seconds(value: Any, key: str, source: str | None) -> float | None:
