@@ -26,13 +26,13 @@ def py(code: str, *args: str) -> list[str]:
 #: Prints its arguments as a JSON list: what the program actually received.
 ECHO_ARGV = "import json, sys; print(json.dumps(sys.argv[1:]))"
 
-#: Starts a grandchild (``sleep 60``) in its own process group, writes
-#: "<child pid> <grandchild pid>" to argv[1], then sleeps.
+#: Starts a grandchild (``sleep 60``) in its process group, writes "<child pid>
+#: <grandchild pid>" and then its other arguments, one a line, to argv[1], and sleeps.
 SPAWN_AND_SLEEP = """
 import os, subprocess, sys, time
 grandchild = subprocess.Popen(["sleep", "60"])
 with open(sys.argv[1] + ".tmp", "w") as fh:
-    fh.write(f"{os.getpid()} {grandchild.pid}")
+    fh.write("\\n".join([f"{os.getpid()} {grandchild.pid}", *sys.argv[2:]]))
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 time.sleep(60)
 """
@@ -88,5 +88,25 @@ def wait_until(condition: Any, timeout: float = 10.0) -> bool:
 def read_pids(path: Path, timeout: float = 30.0) -> tuple[int, int]:
     """The "<child> <grandchild>" pids SPAWN_AND_SLEEP wrote, once it has written them."""
     assert wait_until(path.exists, timeout), f"the command never wrote {path}"
-    child, grandchild = path.read_text().split()
+    child, grandchild = path.read_text().splitlines()[0].split()
     return int(child), int(grandchild)
+
+
+def written_args(path: Path) -> list[str]:
+    """The other arguments SPAWN_AND_SLEEP wrote (after read_pids saw the file)."""
+    return path.read_text().splitlines()[1:]
+
+
+def kill_leftovers(pid_file: Path) -> None:
+    """Kill what a SPAWN_AND_SLEEP command left running (after a failed test only)."""
+    import contextlib
+    import signal
+
+    if not pid_file.exists():
+        return
+    child, grandchild = read_pids(pid_file, timeout=0)
+    members = group_members(child) if Path("/proc/self/stat").exists() else [child]
+    for pid in {*members, grandchild}:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -399,8 +399,7 @@ def test_a_missing_program_is_a_clear_error(registry: ExecutorRegistry) -> None:
 
 
 def test_a_timeout_kills_the_whole_process_group(registry: ExecutorRegistry,
-                                                 tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
+                                                 pids: Path) -> None:
     tt = shell_template(py(SPAWN_AND_SLEEP, str(pids)), timeout=1)
     with pytest.raises(ExecutorFailed) as excinfo:
         run_template(tt, registry=registry)
@@ -414,8 +413,7 @@ def test_a_timeout_kills_the_whole_process_group(registry: ExecutorRegistry,
 
 
 def test_a_child_ignoring_sigterm_is_killed_after_kill_after(registry: ExecutorRegistry,
-                                                             tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
+                                                             pids: Path) -> None:
     code = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + SPAWN_AND_SLEEP
     tt = shell_template(py(code, str(pids)), timeout=1, kill_after=0.5)
     with pytest.raises(ExecutorFailed) as excinfo:
@@ -429,8 +427,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_kill_after(registry: ExecutorR
 
 
 def test_processes_left_running_after_exit_are_killed(registry: ExecutorRegistry,
-                                                      tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
+                                                      pids: Path) -> None:
     code = SPAWN_AND_SLEEP.replace("time.sleep(60)", "")
     tt = shell_template(py(code, str(pids)), timeout=30)
     assert run_template(tt, registry=registry) is None
