@@ -1,6 +1,6 @@
 """The codec's own shape: blob and dataset converters sit below the code that dispatches to them.
 
-``shimtask_core.literals.external.CONVERTERS`` names the converter of each blob
+``shimtask_core.literals.types.EXTERNAL_KINDS`` names the converter of each blob
 and dataset kind as ``"module:attr"``; the codec imports those modules only when
 such a type is met. ``test_architecture`` holds the arrows between the core's
 units; this holds them inside ``literals/``: files and datasets never import back
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from shimtask_core.literals import external
+from shimtask_core.literals import types
 
 PACKAGE = Path(__file__).resolve().parent.parent / "shimtask_core" / "literals"
 CONVERTER_MODULES = {"files", "datasets"}
@@ -58,8 +58,8 @@ def _reaching(target: str) -> set[str]:
 
 
 def test_the_table_names_a_converter_for_every_blob_and_dataset_kind() -> None:
-    assert set(external.CONVERTERS) == {"blob", "structured_dataset_type", "schema"}
-    for kind, target in external.CONVERTERS.items():
+    assert set(types.EXTERNAL_KINDS) == {"blob", "structured_dataset_type", "schema"}
+    for kind, target in types.EXTERNAL_KINDS.items():
         module, _, attr = target.partition(":")
         assert module.rpartition(".")[2] in CONVERTER_MODULES, kind
         converter = getattr(importlib.import_module(module), attr)
@@ -79,7 +79,7 @@ def test_converters_never_import_the_modules_that_dispatch_to_them(converter: st
 def test_no_module_of_the_codec_imports_a_converter_module_directly() -> None:
     direct = [f"{name} -> {dep} at line {line}" for name in MODULES if name not in
               CONVERTER_MODULES for dep, line, _ in IMPORTS[name] if dep in CONVERTER_MODULES]
-    assert not direct, f"{direct}: go through external.CONVERTERS"
+    assert not direct, f"{direct}: go through types.EXTERNAL_KINDS"
 
 
 def test_no_private_name_crosses_a_module_boundary() -> None:
@@ -95,8 +95,9 @@ def test_converter_modules_load_only_when_their_kind_is_met() -> None:
         from shimtask_core.literals import InterfaceCodec, LiteralType
 
         def loaded():
-            return [m.rpartition(".")[2] for m in ("shimtask_core.literals.files",
-                    "shimtask_core.literals.datasets") if m in sys.modules]
+            return [m.rpartition(".")[2] for m in ("shimtask_core.literals.external",
+                    "shimtask_core.literals.files", "shimtask_core.literals.datasets")
+                    if m in sys.modules]
 
         plain = {"n": int, "xs": list[float], "u": int | None, "d": dict[str, str]}
         codec = InterfaceCodec(make_template("t", "t", inputs=plain, outputs=plain).interface)
@@ -111,4 +112,5 @@ def test_converter_modules_load_only_when_their_kind_is_met() -> None:
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    assert done.stdout.split("\n")[:3] == ["[]", "['files']", "['files', 'datasets']"]
+    assert done.stdout.split("\n")[:3] == [
+        "[]", "['external', 'files']", "['external', 'files', 'datasets']"]

@@ -8,22 +8,19 @@ protobuf map order. The type table is ``docs/literals.md``.
 
 One concept per module, lowest first:
 
-==================  =================================================================
-``base``            protobuf names, converter signatures, ``Mismatch``, ``got``
-``structs``         untyped dicts on the wire: generic ``Struct`` (JSON) and msgpack
-``scalars``         the simple kinds: checks of Python values, fillers, decoders
-``types``           ``SIMPLE_KINDS`` (the table of simple kinds), ``describe``, union tags
-``external``        the table of blob and dataset converters, imported on first use
-``pytypes``         Python types <-> literal types (``literal_type_of``, ``python_type_of``)
-``unions``          choosing a union's variant
-``dataclass_fields``  dataclass-typed STRUCTs, checked field by field
-``floatlist``       lists of floats packed and unpacked whole
-``encode``          ``filler_for``, ``encoder_for``
-``decode``          ``decoder_for``
-``codec``           ``InterfaceCodec``: a template's whole interface, by name
-``files``           blobs: ``File``, ``Directory`` (loaded when a blob type is met)
-``datasets``        structured datasets as ``pyarrow.Table`` (loaded when one is met)
-==================  =================================================================
+* ``base``: protobuf names, converter signatures, ``Mismatch``, ``got``;
+* ``structs``: untyped dicts on the wire, a generic ``Struct`` (JSON) or msgpack;
+* ``scalars``: the simple kinds' checks of Python values, fillers and decoders;
+* ``types``: the tables (``SIMPLE_KINDS``, ``EXTERNAL_KINDS``), ``describe``, union tags;
+* ``pytypes``: Python types <-> literal types (``literal_type_of``, ``python_type_of``);
+* ``encode`` / ``decode``: ``filler_for``, ``encoder_for`` / ``decoder_for``;
+* ``codec``: ``InterfaceCodec``, a template's whole interface, by name;
+
+and, each loaded when its kind is first met: ``unions`` (choosing a union's
+variant), ``dataclass_fields`` (dataclass-typed STRUCTs, field by field),
+``floatlist`` (lists of floats packed whole), ``external`` (loads the converters
+``EXTERNAL_KINDS`` names), ``files`` (``File``, ``Directory``) and ``datasets``
+(``pyarrow.Table``).
 """
 
 from .base import (
@@ -39,12 +36,12 @@ from .base import (
     LiteralMap,
     LiteralType,
     Mismatch,
+    Normalizer,
     SimpleType,
     got,
     literal_kind,
 )
 from .codec import InterfaceCodec
-from .dataclass_fields import Normalizer
 from .decode import decoder_for
 from .encode import encoder_for, filler_for
 from .pytypes import literal_type_of, python_type_of

@@ -24,6 +24,8 @@ Decoder = Callable[["literals_pb2.Literal"], Any]
 #: Writes a Python value into an empty ``Literal`` (the form every encoder is built in:
 #: filling nested messages in place avoids copying them into their parents).
 Filler = Callable[[Any, "literals_pb2.Literal"], None]
+#: Checks (and widens) a plain value of one dataclass field; raises Mismatch.
+Normalizer = Callable[[Any], Any]
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
@@ -81,7 +83,7 @@ def is_dataframe_type(cls: type) -> bool:
 class ExternalConverter(Protocol):
     """The converter of a literal kind whose data lives outside the literal (blob, dataset).
 
-    The codec finds it through :data:`shimtask_core.literals.external.CONVERTERS` and
+    The codec finds it through :data:`shimtask_core.literals.types.EXTERNAL_KINDS` and
     imports its module only when a type of that kind is met.
     """
 

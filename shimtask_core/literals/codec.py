@@ -13,7 +13,6 @@ from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 
 from .. import storage
 from ..errors import MissingInput, OutputMismatch, UnexpectedInput, UnsupportedType, ValueTypeError
-from . import external
 from .base import Decoder, Literal, LiteralMap, Mismatch, SimpleType, got
 from .decode import decoder_for
 from .encode import encoder_for, filler_for
@@ -67,6 +66,8 @@ def _lazy_decoder(lt: types_pb2.LiteralType) -> Decoder:
     """A dataset's decoder that reads nothing (a DatasetRef); any other type's usual one."""
     kind = lt.WhichOneof("type")
     if kind in _DATASET_KINDS:
+        from . import external  # loaded when a dataset is met (import cost)
+
         return external.converter(kind).decoder(lt, lazy=True)
     return decoder_for(lt)
 

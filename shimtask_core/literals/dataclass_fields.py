@@ -10,19 +10,16 @@ text, seconds); decoding reads them back.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flyteidl.core import types_pb2
 
 from . import scalars
-from .base import Mismatch, SimpleType, got
+from .base import Mismatch, Normalizer, SimpleType, got
 from .structs import struct_to_python
 from .types import SIMPLE_KINDS, describe
 from .unions import type_kind, value_kinds
-
-#: Checks (and widens) a plain value of one field; raises Mismatch.
-Normalizer = Callable[[Any], Any]
 
 
 def normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalizer | None:

@@ -7,19 +7,15 @@ type (a string literal for an INTEGER, a directory for a file).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from flyteidl.core import literals_pb2, types_pb2
 
 from ..errors import UnsupportedType
-from . import external
 from .base import Decoder, Mismatch, SimpleType, got, literal_kind
-from .dataclass_fields import dataclass_normalizer
-from .floatlist import FAST_MIN, unpack_floats
 from .scalars import decode_float, via_msgpack
 from .structs import decode_dict
-from .types import SIMPLE_KINDS, describe
-from .unions import union_decoder
+from .types import EXTERNAL_KINDS, SIMPLE_KINDS, describe
 
 
 def decoder_for(lt: types_pb2.LiteralType) -> Decoder:
@@ -34,15 +30,21 @@ def decoder_for(lt: types_pb2.LiteralType) -> Decoder:
     elif kind == "collection_type":
         item = lt.collection_type
         if item.WhichOneof("type") == "simple" and item.simple == SimpleType.FLOAT:
-            return _decode_float_list
+            from .floatlist import float_list_decoder  # loaded when one is met (import cost)
+
+            return float_list_decoder(_collection_decoder(decode_float))
         return _collection_decoder(decoder_for(item))
     elif kind == "map_value_type":
         return _map_decoder(decoder_for(lt.map_value_type))
     elif kind == "union_type":
+        from .unions import union_decoder  # loaded when a union is met (import cost)
+
         return union_decoder(lt, [decoder_for(v) for v in lt.union_type.variants])
     elif kind == "enum_type":
         return _enum_decoder(lt)
-    elif kind in external.CONVERTERS:
+    elif kind in EXTERNAL_KINDS:
+        from . import external  # loaded when a blob or dataset is met (import cost)
+
         return external.converter(kind).decoder(lt)
     raise UnsupportedType(describe(lt))
 
@@ -62,19 +64,6 @@ def _collection_decoder(item: Decoder) -> Decoder:
         return values
 
     return decode
-
-
-_SLOW_FLOAT_LIST: Final = _collection_decoder(decode_float)
-
-
-def _decode_float_list(lit: literals_pb2.Literal) -> Any:
-    if lit.WhichOneof("value") == "collection":
-        n = len(lit.collection.literals)
-        if n >= FAST_MIN:
-            values = unpack_floats(lit.collection.SerializeToString(), n)
-            if values is not None:
-                return values
-    return _SLOW_FLOAT_LIST(lit)
 
 
 def _map_decoder(item: Decoder) -> Decoder:
@@ -114,6 +103,8 @@ def _enum_decoder(lt: types_pb2.LiteralType) -> Decoder:
 def _struct_decoder(lt: types_pb2.LiteralType) -> Decoder:
     if not lt.structure.dataclass_type:
         return decode_dict
+    from .dataclass_fields import dataclass_normalizer  # when one is met (import cost)
+
     normalize = dataclass_normalizer(lt, decoding=True)
 
     def decode(lit: literals_pb2.Literal) -> Any:

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from flyteidl.core import literals_pb2, types_pb2
 
 from ..errors import UnsupportedType
-from . import external
 from .base import Encoder, Filler, Literal, Mismatch, SimpleType, got
-from .dataclass_fields import dataclass_normalizer
-from .floatlist import FAST_MIN, PackError, pack_floats
 from .scalars import fill_float
 from .structs import fill_generic, fill_msgpack_dict
-from .types import SIMPLE_KINDS, describe, is_msgpack_struct
-from .unions import union_filler
+from .types import EXTERNAL_KINDS, SIMPLE_KINDS, describe, is_msgpack_struct
 
 
 def filler_for(lt: types_pb2.LiteralType) -> Filler:
@@ -36,15 +32,21 @@ def filler_for(lt: types_pb2.LiteralType) -> Filler:
     elif kind == "collection_type":
         item = lt.collection_type
         if item.WhichOneof("type") == "simple" and item.simple == SimpleType.FLOAT:
-            return _fill_float_list
+            from .floatlist import float_list_filler  # loaded when one is met (import cost)
+
+            return float_list_filler(_collection_filler(fill_float))
         return _collection_filler(filler_for(item))
     elif kind == "map_value_type":
         return _map_filler(filler_for(lt.map_value_type))
     elif kind == "union_type":
+        from .unions import union_filler  # loaded when a union is met (import cost)
+
         return union_filler(lt, [filler_for(v) for v in lt.union_type.variants])
     elif kind == "enum_type":
         return _enum_filler(lt)
-    elif kind in external.CONVERTERS:
+    elif kind in EXTERNAL_KINDS:
+        from . import external  # loaded when a blob or dataset is met (import cost)
+
         return external.converter(kind).filler(lt)
     raise UnsupportedType(describe(lt))
 
@@ -85,25 +87,6 @@ def _collection_filler(item: Filler) -> Filler:
     return fill
 
 
-_SLOW_FLOAT_LIST: Final = _collection_filler(fill_float)
-_WIDENING_TYPES: Final = frozenset({float, int})
-
-
-def _fill_float_list(value: Any, target: literals_pb2.Literal) -> None:
-    n = len(value) if type(value) in (list, tuple) else -1
-    if n >= FAST_MIN:
-        kinds = set(map(type, value))
-        if kinds <= _WIDENING_TYPES:
-            try:
-                data = pack_floats(value, n)
-            except PackError:  # an int beyond a double: named by the slow path
-                pass
-            else:
-                target.collection.ParseFromString(data)
-                return
-    _SLOW_FLOAT_LIST(value, target)
-
-
 def _map_filler(item: Filler) -> Filler:
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         if not isinstance(value, Mapping):
@@ -139,6 +122,8 @@ def _struct_filler(lt: types_pb2.LiteralType) -> Filler:
     write = fill_msgpack_dict if is_msgpack_struct(lt) else fill_generic
     if not lt.structure.dataclass_type:
         return write
+    from .dataclass_fields import dataclass_normalizer  # when one is met (import cost)
+
     normalize = dataclass_normalizer(lt, decoding=False)
 
     def fill(value: Any, target: literals_pb2.Literal) -> None:

@@ -1,9 +1,9 @@
-"""The literal kinds whose data lives outside the literal: blobs and structured datasets.
+"""Loading the converters of blobs and structured datasets, on first use.
 
 Their converters need storage (and datasets need pyarrow), so each lives in its own
-module, named here as data (``"module:attr"``, as fsspec's registry names its
-filesystems) and imported only when a type of that kind is first met. They build on
-``base`` and never import back into the code that dispatches to them.
+module, named as data in :data:`~shimtask_core.literals.types.EXTERNAL_KINDS` and
+imported here only when a type of that kind is first met. They build on ``base``
+and ``types`` and never import this module or the ones that dispatch through it.
 """
 
 from __future__ import annotations
@@ -11,21 +11,15 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
-from typing import Final, cast
+from typing import cast
 
 from .base import ExternalConverter
-
-#: Literal type kind (``LiteralType.WhichOneof("type")``) -> its converter.
-CONVERTERS: Final = {
-    "blob": "shimtask_core.literals.files:BLOBS",
-    "structured_dataset_type": "shimtask_core.literals.datasets:DATASETS",
-    "schema": "shimtask_core.literals.datasets:DATASETS",
-}
+from .types import EXTERNAL_KINDS
 
 
 def converter(kind: str) -> ExternalConverter:
-    """The converter of ``kind`` (a key of :data:`CONVERTERS`), importing its module."""
-    module, _, attr = CONVERTERS[kind].partition(":")
+    """The converter of ``kind`` (a key of ``EXTERNAL_KINDS``), importing its module."""
+    module, _, attr = EXTERNAL_KINDS[kind].partition(":")
     return cast(ExternalConverter, getattr(importlib.import_module(module), attr))
 
 
@@ -36,7 +30,7 @@ def loaded_converters() -> Iterator[ExternalConverter]:
     is imported, so asking these is enough and imports nothing.
     """
     seen: set[str] = set()
-    for target in CONVERTERS.values():
+    for target in EXTERNAL_KINDS.values():
         module, _, attr = target.partition(":")
         loaded = sys.modules.get(module)
         if target not in seen and loaded is not None and hasattr(loaded, attr):

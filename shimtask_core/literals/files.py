@@ -243,7 +243,7 @@ def blob_decoder(lt: types_pb2.LiteralType) -> Decoder:
 
 
 class _Blobs:
-    """The converter of blob types (``external.CONVERTERS["blob"]``)."""
+    """The converter of blob types (``types.EXTERNAL_KINDS["blob"]``)."""
 
     __slots__ = ()
 

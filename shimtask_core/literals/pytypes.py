@@ -36,9 +36,8 @@ from typing import Any
 from flyteidl.core import types_pb2
 
 from ..errors import UnsupportedType
-from . import external
 from .base import LiteralType, is_dataframe_type
-from .types import DECLARED_BY, SIMPLE_KINDS, describe, union_tag
+from .types import DECLARED_BY, EXTERNAL_KINDS, SIMPLE_KINDS, describe, union_tag
 
 
 def python_type_of(lt: types_pb2.LiteralType) -> Any:
@@ -58,7 +57,9 @@ def python_type_of(lt: types_pb2.LiteralType) -> Any:
     elif kind == "enum_type":
         values = tuple(lt.enum_type.values)
         return typing.Literal[values] if values else str
-    elif kind in external.CONVERTERS:
+    elif kind in EXTERNAL_KINDS:
+        from . import external  # loaded when a blob or dataset is met (import cost)
+
         return external.converter(kind).python_type(lt)
     raise UnsupportedType(describe(lt))
 
@@ -104,6 +105,8 @@ def _class_literal_type(py_type: type) -> types_pb2.LiteralType | None:
         if not values or not all(isinstance(v, str) for v in values):
             raise UnsupportedType(f"{py_type.__name__} (Flyte enums have str values)")
         return LiteralType(enum_type=types_pb2.EnumType(values=values))
+    from . import external  # only for classes (import cost)
+
     for converter in external.loaded_converters():  # File, Directory: loaded if they exist
         declared = converter.literal_type(py_type)
         if declared is not None:

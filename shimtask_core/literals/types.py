@@ -1,18 +1,18 @@
-"""Literal types: the table of simple kinds, and how types are named and tagged.
+"""Literal types: the tables of kinds, and how types are named and tagged.
 
 :data:`SIMPLE_KINDS` is the one table of Flyte's simple types: each row carries
 what the rest of the codec needs to know about that kind (its name in messages,
 the Python type, the check, filler and decoder, the kind name that union variants
 are matched by). Compound kinds (collections, maps, unions, enums) are built by
-``encode``/``decode``; blobs and datasets are converted by the modules that
-``external.CONVERTERS`` names.
+``encode``/``decode``. :data:`EXTERNAL_KINDS` names the converter of each kind
+whose data lives outside the literal (blobs, datasets), which ``external`` loads.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, final
 
 from flyteidl.core import types_pb2
 
@@ -24,23 +24,35 @@ CACHE_KEY_METADATA: Final = "cache-key-metadata"
 SERIALIZATION_FORMAT: Final = "serialization-format"
 
 
-class SimpleKind(NamedTuple):
-    """One row of :data:`SIMPLE_KINDS`."""
+@final
+class SimpleKind:
+    """One row of :data:`SIMPLE_KINDS` (a plain slotted class: a NamedTuple costs import time).
 
-    #: The short, Python-flavoured name in messages; also the union variant tag flytekit
-    #: gives the type (except STRUCT's, which depends on the type).
-    name: str
-    #: The Python type a value decodes to (``None``: not convertible).
-    python_type: Any
-    #: The Python annotations that declare this kind (``literal_type_of``).
-    declared_by: tuple[Any, ...]
-    #: The kind name union variants are matched by (``unions.value_kinds``).
-    kind: str
-    #: Checks a plain Python value (a dataclass field); None where anything goes.
-    check: Callable[[Any], Any] | None
-    #: None where the filler and decoder depend on the whole type (STRUCT) or there is none.
-    filler: Filler | None
-    decoder: Decoder | None
+    * ``name``: the short, Python-flavoured name in messages; also the union variant tag
+      flytekit gives the type (except STRUCT's, which depends on the type);
+    * ``python_type``: the Python type a value decodes to (``None``: not convertible);
+    * ``declared_by``: the Python annotations that declare this kind (``literal_type_of``);
+    * ``kind``: the kind name union variants are matched by (``unions.value_kinds``);
+    * ``check``: checks a plain Python value (a dataclass field); None where anything goes;
+    * ``filler``, ``decoder``: None where they depend on the whole type (STRUCT) or there
+      are none (ERROR).
+    """
+
+    __slots__ = ("check", "declared_by", "decoder", "filler", "kind", "name", "python_type")
+
+    def __init__(self, name: str, python_type: Any, declared_by: tuple[Any, ...], kind: str,
+                 check: Callable[[Any], Any] | None, filler: Filler | None,
+                 decoder: Decoder | None) -> None:
+        self.name = name
+        self.python_type = python_type
+        self.declared_by = declared_by
+        self.kind = kind
+        self.check = check
+        self.filler = filler
+        self.decoder = decoder
+
+    def __repr__(self) -> str:
+        return f"SimpleKind({self.name!r})"
 
 
 SIMPLE_KINDS: Final[dict[int, SimpleKind]] = {
@@ -64,6 +76,16 @@ SIMPLE_KINDS: Final[dict[int, SimpleKind]] = {
                                   None, scalars.fill_binary, scalars.decode_binary),
     SimpleType.ERROR: SimpleKind("error", None, (), "other", None, None, None),
     SimpleType.STRUCT: SimpleKind("dict", dict, (dict,), "struct", None, None, None),
+}
+
+#: Literal type kind (``LiteralType.WhichOneof("type")``) whose data lives outside the
+#: literal -> its converter, as data (``"module:attr"``, as fsspec's registry names its
+#: filesystems): ``external.converter`` imports it when a type of that kind is first met.
+#: The converters build on this module and ``base``; nothing here imports them.
+EXTERNAL_KINDS: Final = {
+    "blob": "shimtask_core.literals.files:BLOBS",
+    "structured_dataset_type": "shimtask_core.literals.datasets:DATASETS",
+    "schema": "shimtask_core.literals.datasets:DATASETS",
 }
 
 #: The simple kind each Python annotation declares (an index of ``SIMPLE_KINDS``).
