@@ -280,6 +280,87 @@ def test_datasets_are_read_from_remote_storage(memory: str) -> None:
     assert decoder_for(DATASET)(lit).to_pylist() == ROWS
 
 
+# --- streamed datasets: a RecordBatchReader or an iterator of batches ----------------------
+
+
+def _batches(count: int, rows: int = 100, peak: list[int] | None = None,
+             fail: BaseException | None = None) -> Iterator[Any]:
+    """``count`` batches of ``rows`` rows; ``peak`` collects Arrow's allocated bytes."""
+    for i in range(count):
+        if peak is not None:
+            peak.append(pa.total_allocated_bytes())
+        yield pa.record_batch([pa.array(range(i * rows, (i + 1) * rows)),
+                               pa.array([f"row {i}"] * rows)], names=["id", "label"])
+    if fail is not None:
+        raise fail
+
+
+def test_a_record_batch_reader_is_written_batch_by_batch(raw: Path) -> None:
+    peak: list[int] = []
+    schema = pa.schema([("id", pa.int64()), ("label", pa.string())])
+    one = pa.record_batch([pa.array(range(50_000)), pa.array(["row 10"] * 50_000)],
+                          schema=schema).nbytes
+    before = pa.total_allocated_bytes()
+    reader = pa.RecordBatchReader.from_batches(schema, _batches(40, 50_000, peak=peak))
+    lit = encoder_for(SCHEMA)(reader)
+    # Arrow memory while producing batch i never holds the earlier ones: 40 batches
+    # written, at most a few alive at any time.
+    assert max(peak) - before < 4 * one, (max(peak) - before, one)
+    part = os.path.join(lit.scalar.structured_dataset.uri, "00000")
+    assert os.path.dirname(lit.scalar.structured_dataset.uri) == str(raw)
+    assert pq.ParquetFile(part).metadata.num_row_groups == 40  # one row group per batch
+    table = decoder_for(SCHEMA)(lit)
+    assert table.num_rows == 2_000_000
+    assert table.column("id").to_pylist()[-3:] == [1_999_997, 1_999_998, 1_999_999]
+
+
+def test_an_iterator_of_batches_is_a_stream_too(raw: Path, memory: str) -> None:
+    lit = encoder_for(DATASET)(_batches(3))
+    assert decoder_for(DATASET)(lit).num_rows == 300
+    with using_context(ExecutionContext(raw_output_prefix=memory)):
+        remote = encoder_for(DATASET)(_batches(2))
+    assert remote.scalar.structured_dataset.uri.startswith(memory)
+    assert decoder_for(DATASET)(remote).column("label").to_pylist()[-1] == "row 1"
+    empty = pa.RecordBatchReader.from_batches(pa.schema([("id", pa.int64())]), iter([]))
+    table = decoder_for(DATASET)(encoder_for(DATASET)(empty))
+    assert table.num_rows == 0 and table.column_names == ["id"]
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    (iter([]), "an empty iterator"),
+    (iter([{"id": 1}]), "an iterator of dict"),
+])
+def test_wrong_streams(raw: Path, value: Any, needle: str) -> None:
+    with pytest.raises(Mismatch) as info:
+        encoder_for(DATASET)(value)
+    assert needle in info.value.got
+
+
+def test_a_stream_without_the_declared_columns_is_refused_before_reading(raw: Path) -> None:
+    pulled: list[int] = []
+
+    def batches() -> Iterator[Any]:
+        pulled.append(1)
+        yield pa.record_batch([pa.array(["x"])], names=["name"])
+
+    reader = pa.RecordBatchReader.from_batches(pa.schema([("name", pa.string())]), batches())
+    with pytest.raises(Mismatch) as info:
+        encoder_for(typed_schema())(reader)
+    assert "without the declared column(s) 'age'" in info.value.got
+    assert pulled == [] and not raw.exists()
+
+
+@pytest.mark.parametrize("fault", [KeyError("the producer's own fault"),
+                                   StorageError("db://x", "read", "connection lost")])
+def test_what_a_stream_raises_passes_through_and_leaves_no_partial_file(
+    raw: Path, fault: BaseException
+) -> None:
+    with pytest.raises(type(fault)) as info:
+        encoder_for(DATASET)(_batches(3, fail=fault))
+    assert info.value is fault
+    assert not raw.exists() or os.listdir(raw) == []
+
+
 def test_legacy_schema_and_dataclass_forms_are_read(raw: Path) -> None:
     written = encoder_for(DATASET)(ROWS).scalar.structured_dataset.uri
     legacy = literals_pb2.Literal()

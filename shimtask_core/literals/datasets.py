@@ -14,7 +14,10 @@ when a dataset is converted. Written exactly as flytekit writes them:
 Output values: a ``pyarrow.Table`` (or ``RecordBatch``), a ``pandas.DataFrame``
 (written as ``DataFrame.to_parquet`` writes it) or a list of dict records
 (column order from the first record, or from ``.columns`` when the list has
-one, so an empty result keeps its columns). Declared columns must be present.
+one, so an empty result keeps its columns). A ``pyarrow.RecordBatchReader`` or
+an iterator of ``RecordBatch``es is a stream: it is written batch by batch, never
+held whole, so a query result larger than memory can be an output (errors the
+stream raises pass through as they are). Declared columns must be present.
 A ``str`` or ``os.PathLike`` is parquet data already written: a remote URI is
 referenced as is, a local file or directory is uploaded first.
 Inputs read the whole dataset, or only the declared columns when there are any;
@@ -24,9 +27,11 @@ URI and the declared columns, nothing read), so it can scan the data where it li
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, final
 
 from flyteidl.core import literals_pb2, types_pb2
@@ -172,14 +177,20 @@ def dataset_filler(lt: types_pb2.LiteralType) -> Filler:
         dataset.metadata.structured_dataset_type.CopyFrom(sdt)
 
     def _write_table(value: Any) -> str:
-        table, options = _to_table(value, expected, columns, expected)
-        missing = [n for n in names if n not in table.column_names]
+        stream = _as_stream(value, expected)
+        if stream is None:
+            table, options = _to_table(value, expected, columns, expected)
+        present = (table.schema if stream is None else stream.schema).names
+        missing = [n for n in names if n not in present]
         if missing:
             raise Mismatch(expected, f"a table without the declared column(s) "
                                      f"{', '.join(map(repr, missing))} (it has "
-                                     f"{', '.join(table.column_names) or 'no columns'})")
+                                     f"{', '.join(present) or 'no columns'})")
         uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
-        _write(table, uri, options, expected)
+        if stream is None:
+            _write(table, uri, options, expected)
+        else:
+            _write_stream(stream, uri, expected)
         return uri
 
     return fill
@@ -200,6 +211,23 @@ def _existing_dataset_uri(text: str, expected: str) -> str:
     return uri
 
 
+def _as_stream(value: Any, expected: str) -> Any:
+    """A ``RecordBatchReader`` for a streamed value (a reader or an iterator of batches)."""
+    if not isinstance(value, Iterator) and type(value).__name__ != "RecordBatchReader":
+        return None  # (decided without importing pyarrow)
+    pa, _ = _pyarrow(expected)
+    if isinstance(value, pa.RecordBatchReader):
+        return value
+    if not isinstance(value, Iterator):
+        return None
+    first = next(value, None)
+    if not isinstance(first, pa.RecordBatch):
+        what = "an empty iterator" if first is None else f"an iterator of {got(first)}"
+        raise Mismatch(expected, f"{what} (an iterator must yield pyarrow.RecordBatch; give a "
+                                 f"pyarrow.RecordBatchReader for a stream that may be empty)")
+    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], value))
+
+
 def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> None:
     _, pq = _pyarrow(description)
     part = storage.join(uri, PART_NAME)
@@ -215,6 +243,44 @@ def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> N
         raise
     except Exception as exc:
         raise StorageError(part, "write", exc) from exc
+
+
+def _write_stream(reader: Any, uri: str, description: str) -> None:
+    """Write a RecordBatchReader to ``<uri>/00000`` one batch at a time (a row group each).
+
+    What the reader raises passes through unchanged (its producer's fault, not
+    storage's); any failure removes the partial file.
+    """
+    _, pq = _pyarrow(description)
+    part = storage.join(uri, PART_NAME)
+    local = storage.local_path(part)
+    reading = False
+    try:
+        with contextlib.ExitStack() as stack:
+            if local is not None:
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                sink: Any = local
+            else:
+                sink = stack.enter_context(storage.open_uri(part, "wb"))
+            writer = stack.enter_context(pq.ParquetWriter(sink, reader.schema))
+            while True:
+                reading = True
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                reading = False
+                writer.write_batch(batch)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            storage.remove(part)
+            if local is not None:
+                os.rmdir(os.path.dirname(local))
+        if reading or isinstance(exc, ShimTaskError) or not isinstance(exc, Exception):
+            raise
+        raise StorageError(part, "write", exc) from exc
+    finally:
+        reader.close()
 
 
 def dataset_decoder(lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
