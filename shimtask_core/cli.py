@@ -6,15 +6,16 @@ shows the traceback. Everything here is callable from Python without the CLI.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_UNWRITTEN, ShimTaskError, TemplateError, Terminated, UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,6 +30,8 @@ plugins (entry-point group 'shimtask.executors') and run.
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    import argparse  # not for `execute` as Flyte runs it: see _execute_args
+
     parser = argparse.ArgumentParser(prog="shimtask", description=_DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -41,6 +44,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_execute_parser(commands: Any) -> None:
+    import argparse
+
     ex = commands.add_parser(
         "execute",
         help="run a template as a Flyte container task (inputs.pb -> outputs.pb/error.pb)",
@@ -137,16 +142,20 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shimtask`` console script; returns the exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    args: Any = _execute_args(sys.argv[1:] if argv is None else argv)
+    if args is None:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
     try:
         handler = _HANDLERS[args.command]
         status = handler(args)
     except ShimTaskError as exc:
         if args.debug:
+            import traceback
+
             traceback.print_exc()
         print(f"shimtask: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
@@ -168,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:
         if args.debug:
+            import traceback
+
             traceback.print_exc()
         print(f"shimtask: internal error: {type(exc).__name__}: {exc} "
               f"(re-run with --debug for the traceback)", file=sys.stderr)
@@ -175,6 +186,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and args.command == "execute":
         _exit_now(status)
     return status
+
+
+#: ``execute`` options taking a value, by destination (flytekit's pyflyte-execute set and ours)
+_EXECUTE_VALUES = {
+    "--inputs": "inputs", "--output-prefix": "output_prefix",
+    "--raw-output-data-prefix": "raw_output_data_prefix", "--template": "template",
+    "--checkpoint-path": "checkpoint_path", "--prev-checkpoint": "prev_checkpoint",
+    "--resolver": "resolver", "--dynamic-addl-distro": "dynamic_addl_distro",
+    "--dynamic-dest-dir": "dynamic_dest_dir",
+}
+_EXECUTE_FLAGS = {"--test": "test", "--exit-zero-on-error": "exit_zero_on_error",
+                  "--verbose": "verbose", "-v": "verbose"}
+
+
+def _execute_args(argv: Sequence[str]) -> Any:
+    """``[--debug] execute ...`` exactly as Flyte passes it, parsed without building the
+    whole argparse parser (argparse, its help machinery and every subcommand cost a
+    few milliseconds of each pod's start). Anything else, or anything unusual (help,
+    an unknown or abbreviated option, a missing value), returns None: argparse then
+    parses it, and reports what is wrong.
+    """
+    args = list(argv)
+    debug = args[:1] == ["--debug"]
+    if debug:
+        del args[0]
+    if args[:1] != ["execute"]:
+        return None
+    parsed: dict[str, Any] = dict.fromkeys(_EXECUTE_VALUES.values())
+    parsed.update(dict.fromkeys(_EXECUTE_FLAGS.values(), False))
+    parsed["exit_zero_on_error"] = os.environ.get("SHIMTASK_EXIT_ZERO_ON_ERROR") == "1"
+    rest: list[str] = []
+    i = 1
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i + 1:])
+            break
+        name, eq, value = arg.partition("=")
+        if name in _EXECUTE_VALUES:
+            if not eq:
+                if i + 1 == len(args) or args[i + 1].startswith("--"):
+                    return None
+                i += 1
+                value = args[i]
+            parsed[_EXECUTE_VALUES[name]] = value
+        elif arg in _EXECUTE_FLAGS:
+            parsed[_EXECUTE_FLAGS[arg]] = True
+        elif arg.startswith("-") and arg != "-":
+            return None
+        else:
+            rest.append(arg)
+        i += 1
+    if parsed["inputs"] is None or parsed["output_prefix"] is None:
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(command="execute", debug=debug, rest=rest, **parsed)
 
 
 def _exit_now(status: int) -> None:

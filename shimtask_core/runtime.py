@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
@@ -79,6 +78,8 @@ def load_inputs(uri: str) -> literals_pb2.LiteralMap:
 
 def error_document(exc: BaseException, *, debug: bool = False) -> errors_pb2.ErrorDocument:
     """The ErrorDocument for an exception: code, message, origin and kind from one table."""
+    import traceback  # only for failures
+
     code, origin, recoverable = classify(exc)
     message = str(exc) or type(exc).__name__
     if isinstance(exc, ExecutorFailed):  # the executor's own traceback is what its author needs

@@ -99,7 +99,9 @@ def build_wheel(
 class PluginVenv:
     """A fresh virtual environment holding only the distributions a test installs."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, without: Sequence[str] = ()) -> None:
+        """``without``: optional packages not to link (pyarrow imports pandas whenever
+        it can, so a venv meant to be what a user installs may leave it out)."""
         self.root = root
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
         self.python = root / "bin" / "python"
@@ -110,7 +112,7 @@ class PluginVenv:
                 check=True, capture_output=True, text=True,
             ).stdout.strip()
         )
-        for name in _RUNTIME_PACKAGES + _OPTIONAL_PACKAGES:
+        for name in _RUNTIME_PACKAGES + tuple(p for p in _OPTIONAL_PACKAGES if p not in without):
             target = _package_dir(name)
             if target is not None and target.exists():
                 link = self.site_packages / target.name
