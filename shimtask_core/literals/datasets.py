@@ -380,7 +380,7 @@ def read_table(uri: str, columns: list[str] | None = None,
 
 
 class _Datasets:
-    """The converter of structured dataset and schema types (``external.CONVERTERS``)."""
+    """The converter of structured dataset and schema types (``types.EXTERNAL_KINDS``)."""
 
     __slots__ = ()
 
