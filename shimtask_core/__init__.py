@@ -71,6 +71,7 @@ _LAZY = {
     "PluginLoadError": "errors",
     "ShimTaskError": "errors",
     "ShimTaskExecutor": "executor",
+    "ServiceUnavailable": "errors",
     "StorageError": "errors",
     "TemplateError": "errors",
     "UnexpectedInput": "errors",

@@ -260,6 +260,22 @@ class StorageError(ShimTaskError):
         super().__init__(f"cannot {action} {uri}: {reason}")
 
 
+class ServiceUnavailable(ShimTaskError):
+    """A service the executor needs (a database, a warehouse) refused the connection or
+    dropped it: the environment's fault, not the task's, so Flyte may retry.
+
+    ``service`` names it for people (a URI with its password masked, never a secret);
+    ``cause`` is the reason as text, already free of secrets.
+    """
+
+    code = "ServiceUnavailable"
+
+    def __init__(self, service: str, cause: str) -> None:
+        self.service = service
+        self.cause = cause
+        super().__init__(f"{service} is unavailable: {cause}")
+
+
 class ExecutionTimeout(ShimTaskError):
     """An execution did not finish within its time limit (``shimtask serve --timeout``, or the
     template's own ``metadata.timeout``). Recoverable: Flyte may run it again."""
@@ -352,6 +368,7 @@ ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     UsageError: ("USER", False),
     MissingDependency: ("USER", False),
     StorageError: ("SYSTEM", True),
+    ServiceUnavailable: ("SYSTEM", True),
     ExecutionTimeout: ("SYSTEM", True),
     TaskLost: ("SYSTEM", True),
     Terminated: ("SYSTEM", True),
