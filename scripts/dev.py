@@ -26,6 +26,9 @@ FLYTEKIT_PIN = "flytekit==1.16.31"
 # flytekit's DuckDB plugin of the same release (it pins duckdb<=1.0.0 itself), for the
 # duckdb interop tests and bench/bench_duckdb.py.
 FLYTEKIT_PLUGINS = ("flytekitplugins-duckdb==1.16.31",)
+# flytekit[connector] without its grpcio-health-checking<=1.68 pin (which would downgrade
+# protobuf below flyteidl's): what `pyflyte serve connector` imports, for bench_serve.
+FLYTEKIT_CONNECTOR = ("prometheus-client", "grpcio-health-checking", "httpx")
 EXTRA_PYTHONS = ("3.10", "3.13")  # besides the one running this script
 PLUGINS = sorted(p for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").exists())
 
@@ -75,11 +78,12 @@ def setup_flytekit() -> Path:
     """flytekit in its own environment, for the interop tests and the benchmarks."""
     python = ensure_venv(FLYTEKIT_VENV)
     check = subprocess.run([str(python), "-c",
-                            "import flytekit, pandas, pyarrow, flytekitplugins.duckdb"],
+                            "import flytekit, pandas, pyarrow, flytekitplugins.duckdb, "
+                            "prometheus_client, grpc_health"],
                            capture_output=True)
     if check.returncode != 0:
-        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, *FLYTEKIT_PLUGINS, "pandas",
-            "pyarrow", quiet=True)
+        run(python, "-m", "pip", "install", "-q", FLYTEKIT_PIN, *FLYTEKIT_PLUGINS,
+            *FLYTEKIT_CONNECTOR, "pandas", "pyarrow", quiet=True)
     return python
 
 
@@ -106,6 +110,7 @@ def test(args: argparse.Namespace) -> int:
         ("lint", [tools / "ruff", "check", "shimtask_core", "tests", "plugins", "bench",
                   "scripts", "examples"]),
         ("types", [tools / "mypy"]),
+        ("types: shimtask-shell", [tools / "mypy", "plugins/shimtask-shell/shimtask_shell"]),
         ("docs", [tools / "mkdocs", "build", "--strict", "--site-dir",
                   str(REPO / "build" / "site")]),
     ]
