@@ -123,10 +123,12 @@ class ProcessGroup:
         if self.reaped:
             return True
         if self._pidfd is not None:
-            # PEP 475: select is retried after a signal handler returns, with the
-            # remaining timeout; a handler that raises ends the wait.
-            readable, _, _ = select.select([self._pidfd], [], [], timeout)
-            return bool(readable)
+            # poll, not select: a busy process (shimtask serve) may hold fds >= 1024.
+            # PEP 475: it is retried after a signal handler returns, with the remaining
+            # timeout; a handler that raises ends the wait.
+            poller = select.poll()
+            poller.register(self._pidfd, select.POLLIN)
+            return bool(poller.poll(None if timeout is None else max(timeout, 0) * 1000))
         return self._poll_exit(timeout)
 
     def _poll_exit(self, timeout: float | None) -> bool:

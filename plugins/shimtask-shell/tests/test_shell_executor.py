@@ -511,3 +511,23 @@ def test_inputs_without_a_text_form_are_refused(registry: ExecutorRegistry,
     tt = shell_template(custom.pop("argv", ["tool"]), inputs=inputs, **custom)
     with pytest.raises(TemplateError, match=message):
         ShellExecutor().execute_from_model(tt)
+
+
+@pytest.mark.parametrize("watch", ["waitid", "poll"])
+def test_without_a_pidfd_exits_and_timeouts_are_still_seen(
+        registry: ExecutorRegistry, monkeypatch: pytest.MonkeyPatch, pids: Path,
+        watch: str) -> None:
+    """Kernels or sandboxes without pidfd_open (and macOS before Python 3.13, without
+    waitid) watch the leader by polling; the group is still stopped."""
+    from shimtask_shell import _process
+
+    monkeypatch.setattr(_process, "_pidfd_open", lambda pid: None)
+    if watch == "poll":
+        monkeypatch.delattr(os, "waitid")
+    assert run_template(shell_template(py("print('quick')"), outputs={"out": str},
+                                       stdout="out"), registry=registry) == "quick"
+    with pytest.raises(ExecutorFailed, match=r"timed out after 0\.5 s"):
+        run_template(shell_template(py(SPAWN_AND_SLEEP, str(pids)), timeout=0.5),
+                     registry=registry)
+    child, grandchild = read_pids(pids, timeout=0)
+    assert wait_until(lambda: not alive(child) and not alive(grandchild), 5)
