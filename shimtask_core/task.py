@@ -37,6 +37,7 @@ class ExecutableTemplateShimTask:
         executor_type: type[ShimTaskExecutor[Any]] | str | Resolution,
         *args: Any,
         registry: ExecutorRegistry | None = None,
+        codec: InterfaceCodec | None = None,
         **kwargs: Any,
     ) -> None:
         self._registry = registry or default_registry()
@@ -50,7 +51,9 @@ class ExecutableTemplateShimTask:
             raise
         except Exception as exc:  # the plugin's own __init__: its fault, not the framework's
             raise ExecutorFailed(executor_type.name, exc) from exc
-        self._codec: InterfaceCodec | None = None
+        # A server reuses one prepared codec per interface (building one costs more than a
+        # trivial execution); it must have been built for this template's interface.
+        self._codec: InterfaceCodec | None = codec
 
     @property
     def executor(self) -> ShimTaskExecutor[Any]:

@@ -252,6 +252,34 @@ def test_many_concurrent_clients_get_their_own_answers(server: ServeProcess,
     assert all(got == x + y for (x, y), got in answers.items())
 
 
+def test_templates_of_one_name_with_different_interfaces_do_not_mix(
+        propeller: Propeller, tmp_path: Path) -> None:
+    """Prepared codecs are reused per interface, not per template name or executor."""
+    ints = task("add", "add", {"x": int, "y": int}, {"o0": int})
+    floats = task("add", "add", {"x": float, "y": float}, {"o0": float})
+    for i in range(3):
+        got_int = propeller.execute(ints, encode(ints, {"x": i, "y": 2}), tmp_path)
+        got_float = propeller.execute(floats, encode(floats, {"x": i + 0.5, "y": 0.25}),
+                                      tmp_path)
+        assert decode(ints, got_int.outputs) == {"o0": i + 2}
+        assert decode(floats, got_float.outputs) == {"o0": i + 0.75}
+        assert got_float.outputs.literals["o0"].scalar.primitive.WhichOneof("value") == \
+            "float_value"
+
+
+def test_a_caller_without_a_deadline_is_answered_too(propeller: Propeller,
+                                                     tmp_path: Path) -> None:
+    """No deadline on the call: the server's own time limit is the only bound, so the
+    execution runs on a worker thread while the handler waits for it."""
+    tt = task("add", "add", {"x": int, "y": int}, {"o0": int})
+    header = agent_pb2.CreateRequestHeader(template=tt, output_prefix=str(tmp_path))
+    responses = propeller.sync.ExecuteTaskSync(iter([
+        agent_pb2.ExecuteTaskSyncRequest(header=header),
+        agent_pb2.ExecuteTaskSyncRequest(inputs=encode(tt, {"x": 20, "y": 3}))]))
+    (response,) = list(responses)
+    assert decode(tt, response.header.resource.outputs) == {"o0": 23}
+
+
 def test_each_request_is_one_json_line_with_its_task_execution(propeller: Propeller,
                                                               server: ServeProcess,
                                                               tmp_path: Path) -> None:

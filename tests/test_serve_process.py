@@ -176,6 +176,21 @@ def test_a_full_pool_answers_resource_exhausted_instead_of_queueing(venv: Plugin
         assert server.stop() == 0
 
 
+def test_the_server_timeout_bounds_every_execution(venv: PluginVenv, tmp_path: Path) -> None:
+    slow = task("slow", "sleepy", {"seconds": float}, {"o0": float})
+    with ServeProcess(venv, "--timeout", "0.3", cwd=tmp_path) as server, \
+            Propeller(server.address) as p:
+        resource = p.execute(slow, encode(slow, {"seconds": 2.0}), tmp_path)
+        assert (resource.phase, resource.agent_error.code) == (Phase.RETRYABLE_FAILED,
+                                                               "Timeout")
+        meta = p.create(slow, encode(slow, {"seconds": 2.0}), tmp_path / "async")
+        done = p.poll(slow, meta, tmp_path / "async")
+        assert (done.phase, done.agent_error.code) == (Phase.RETRYABLE_FAILED, "Timeout")
+        quick = p.execute(slow, encode(slow, {"seconds": 0.0}), tmp_path)
+        assert quick.phase == Phase.SUCCEEDED
+        assert server.stop() == 0
+
+
 def test_a_deleted_queued_task_never_starts(venv: PluginVenv, tmp_path: Path) -> None:
     with ServeProcess(venv, "--workers", "1", cwd=tmp_path) as server, \
             Propeller(server.address) as p:

@@ -20,6 +20,7 @@ from flyteidl.core import errors_pb2, execution_pb2
 from .. import storage
 from ..context import ExecutionContext
 from ..errors import ExecutionTimeout, ExecutorFailed, TaskLost
+from ..literals import InterfaceCodec
 from ..runtime import error_document
 from ..task import ExecutableTemplateShimTask
 
@@ -65,8 +66,29 @@ class Outcome:
     code: str | None = None
 
 
+@final
+class CodecCache:
+    """One prepared ``InterfaceCodec`` per interface: propeller sends the same template
+    again and again, and preparing a codec costs more than a trivial execution."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._codecs: dict[tuple[bytes, bool], InterfaceCodec] = {}
+        self._limit = limit
+
+    def get(self, tt: TaskTemplate, lazy_datasets: bool) -> InterfaceCodec:
+        key = (tt.interface.SerializeToString(deterministic=True), lazy_datasets)
+        codec = self._codecs.get(key)
+        if codec is None:
+            codec = InterfaceCodec(tt.interface, lazy_datasets=lazy_datasets)
+            if len(self._codecs) >= self._limit:  # a bound, not an LRU: templates repeat
+                self._codecs.clear()
+            self._codecs[key] = codec
+        return codec
+
+
 def execute(
-    registry: ExecutorRegistry, tt: TaskTemplate, inputs: LiteralMap, output_prefix: str
+    registry: ExecutorRegistry, tt: TaskTemplate, inputs: LiteralMap, output_prefix: str,
+    codecs: CodecCache | None = None,
 ) -> Outcome:
     """Resolve, run and encode one template; never raises (BaseException included: an
     executor calling ``sys.exit`` must not end the worker thread)."""
@@ -74,7 +96,9 @@ def execute(
     try:
         resolution = registry.resolution(tt)
         label = resolution.name
-        task = ExecutableTemplateShimTask(tt, resolution, registry=registry)
+        codec = (codecs.get(tt, resolution.executor.lazy_datasets) if codecs is not None
+                 else None)
+        task = ExecutableTemplateShimTask(tt, resolution, registry=registry, codec=codec)
         ctx = ExecutionContext(raw_output_prefix=storage.join(output_prefix, RAW_DIR),
                                output_prefix=output_prefix)
         outputs = task.dispatch_execute(ctx, inputs)

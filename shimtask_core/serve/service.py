@@ -35,6 +35,7 @@ from . import execution
 from .execution import UNRESOLVED, Outcome
 from .jobs import BadResourceMeta, Job, ResourceMeta, lost_after
 from .log import task_execution_id
+from .pool import Full, QueueTimeout
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
@@ -71,6 +72,7 @@ class ConnectorService:
         self.jobs = jobs
         self.metrics = metrics
         self.log = log
+        self.codecs = execution.CodecCache()
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -154,7 +156,24 @@ class ConnectorService:
     def _run_sync(self, rpc: str, tt: TaskTemplate, inputs: literals_pb2.LiteralMap,
                   output_prefix: str, context: grpc.ServicerContext, started: float,
                   task_id: str) -> Outcome:
-        future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix)
+        limit = execution.time_limit(tt, self.config.timeout)
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= limit:
+            # The caller gives up before our limit could fire (propeller's default deadline
+            # is 10 s): run on this gRPC thread, no hand-over to a worker thread.
+            try:
+                return self.pool.run_here(execution.execute, self.registry, tt, inputs,
+                                          output_prefix, self.codecs, wait=remaining,
+                                          still_wanted=context.is_active)
+            except Full:
+                self._refuse(rpc, context, started, task_id, self._label(tt))
+            except QueueTimeout:
+                return execution.aborted(self._label(tt), "no worker was free before the "
+                                                          "caller's deadline")
+        # Our limit may fire while the caller still waits: run on a pool thread, and answer
+        # RETRYABLE_FAILED in-band when the limit passes.
+        future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix,
+                                  self.codecs)
         if future is None:
             self._refuse(rpc, context, started, task_id, self._label(tt))
 
@@ -162,8 +181,6 @@ class ConnectorService:
             future.cancel()
 
         context.add_callback(forget)
-        limit = execution.time_limit(tt, self.config.timeout)
-        remaining = context.time_remaining()
         end = time.monotonic() + (limit if remaining is None else min(limit, remaining))
         while True:
             # In slices: a caller that went away (or a shutdown past its grace) frees this
@@ -220,7 +237,8 @@ class ConnectorService:
             return
         job.started = time.time()
         started = time.perf_counter()
-        outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix)
+        outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix,
+                                    self.codecs)
         if not self.jobs.claim(job):  # deleted or timed out meanwhile: thrown away
             self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
                            outcome=outcome.outcome,
