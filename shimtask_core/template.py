@@ -16,7 +16,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from .errors import TemplateError
-from .literals import literal_type_of, struct_to_python
+from .literals import struct_to_python
 from .registry.naming import EXECUTOR_TYPE_FIELD, executor_type_of
 
 TaskTemplate = tasks_pb2.TaskTemplate
@@ -135,6 +135,8 @@ def make_template(
 def _variable_map(
     types: Mapping[str, Any], descriptions: Mapping[str, str]
 ) -> interface_pb2.VariableMap:
+    from .literals import literal_type_of  # building templates only, not executing them
+
     return interface_pb2.VariableMap(
         variables={
             name: interface_pb2.Variable(

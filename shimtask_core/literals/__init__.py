@@ -21,39 +21,98 @@ variant), ``dataclass_fields`` (dataclass-typed STRUCTs, field by field),
 ``floatlist`` (lists of floats packed whole), ``external`` (loads the converters
 ``EXTERNAL_KINDS`` names), ``files`` (``File``, ``Directory``) and ``datasets``
 (``pyarrow.Table``).
+
+The names below are imported on first use (PEP 562, as ``shimtask_core`` does):
+``from shimtask_core.literals import InterfaceCodec`` loads the codec and what it
+needs, and ``import shimtask_core.literals.files`` loads no codec at all.
 """
 
-from .base import (
-    INT64_MAX,
-    INT64_MIN,
-    JSON_SAFE_INT,
-    MSGPACK,
-    UINT64_MAX,
-    Decoder,
-    Encoder,
-    Filler,
-    Literal,
-    LiteralMap,
-    LiteralType,
-    Mismatch,
-    Normalizer,
-    SimpleType,
-    got,
-    literal_kind,
-)
-from .codec import InterfaceCodec
-from .decode import decoder_for
-from .encode import encoder_for, filler_for
-from .pytypes import literal_type_of, python_type_of
-from .structs import dict_of, msgpack_dumps, msgpack_loads, struct_to_python
-from .types import (
-    CACHE_KEY_METADATA,
-    SERIALIZATION_FORMAT,
-    describe,
-    is_msgpack_struct,
-    struct_type,
-    union_tag,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import (
+        INT64_MAX,
+        INT64_MIN,
+        JSON_SAFE_INT,
+        MSGPACK,
+        UINT64_MAX,
+        Decoder,
+        Encoder,
+        Filler,
+        Literal,
+        LiteralMap,
+        LiteralType,
+        Mismatch,
+        Normalizer,
+        SimpleType,
+        got,
+        literal_kind,
+    )
+    from .codec import InterfaceCodec
+    from .decode import decoder_for
+    from .encode import encoder_for, filler_for
+    from .pytypes import literal_type_of, python_type_of
+    from .structs import dict_of, msgpack_dumps, msgpack_loads, struct_to_python
+    from .types import (
+        CACHE_KEY_METADATA,
+        SERIALIZATION_FORMAT,
+        describe,
+        is_msgpack_struct,
+        struct_type,
+        union_tag,
+    )
+
+#: public name -> the module of this package that defines it. One line per name.
+_LAZY = {
+    "CACHE_KEY_METADATA": "types",
+    "Decoder": "base",
+    "decoder_for": "decode",
+    "describe": "types",
+    "dict_of": "structs",
+    "Encoder": "base",
+    "encoder_for": "encode",
+    "Filler": "base",
+    "filler_for": "encode",
+    "got": "base",
+    "INT64_MAX": "base",
+    "INT64_MIN": "base",
+    "InterfaceCodec": "codec",
+    "is_msgpack_struct": "types",
+    "JSON_SAFE_INT": "base",
+    "Literal": "base",
+    "literal_kind": "base",
+    "literal_type_of": "pytypes",
+    "LiteralMap": "base",
+    "LiteralType": "base",
+    "Mismatch": "base",
+    "MSGPACK": "base",
+    "msgpack_dumps": "structs",
+    "msgpack_loads": "structs",
+    "Normalizer": "base",
+    "python_type_of": "pytypes",
+    "SERIALIZATION_FORMAT": "types",
+    "SimpleType": "base",
+    "struct_to_python": "structs",
+    "struct_type": "types",
+    "UINT64_MAX": "base",
+    "union_tag": "types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "CACHE_KEY_METADATA",

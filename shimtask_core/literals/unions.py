@@ -16,7 +16,6 @@ from typing import Any, Final
 
 from flyteidl.core import literals_pb2, types_pb2
 
-from . import external
 from .base import Decoder, Filler, LiteralType, Mismatch, got, literal_kind
 from .types import SIMPLE_KINDS, describe
 
@@ -62,6 +61,8 @@ def value_kinds(value: Any) -> tuple[str, ...]:
         return ("list", "dataset")
     if isinstance(value, Mapping):
         return ("map", "struct")
+    from . import external  # only for values of no built-in kind (import cost)
+
     for converter in external.loaded_converters():  # a File exists only once files is loaded
         found = converter.value_kinds(value)
         if found is not None:
