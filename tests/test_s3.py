@@ -21,6 +21,7 @@ from s3server import S3Server, running_s3
 
 from pluginenv import PluginVenv, build_wheel, repo_plugin_wheel
 from shimtask_core import Directory, File, make_template
+from shimtask_core.errors import EXIT_UNWRITTEN
 from shimtask_core.literals import InterfaceCodec, LiteralType
 
 REPO = Path(__file__).resolve().parent.parent
@@ -283,3 +284,39 @@ def test_storage_options_prefer_flytes_variables() -> None:
     assert storage_options("s3", {}) == {}  # botocore's own chain (role, AWS_* keys) decides
     assert storage_options("gs", flyte) == {}
 
+
+
+def test_without_credentials_neither_file_is_written_and_the_status_says_so(
+    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]
+) -> None:
+    fs = s3.filesystem()
+    bucket = s3.new_bucket()
+    prefix = f"s3://{bucket}/run"
+    tt = make_template("fails", "fails", inputs={"doc": File}, outputs={"o0": int})
+    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/x")})
+    env = {**pod_env, "FLYTE_AWS_ENDPOINT": s3.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
+    result = _execute(s3venv, prefix, env)
+    assert result.returncode == EXIT_UNWRITTEN, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"shimtask: error: could not write a result: cannot write "
+                           f"{prefix}/out/error.pb")
+    assert "credentials" in line.lower()
+    assert not fs.exists(f"{prefix}/out/error.pb") and not fs.exists(f"{prefix}/out/outputs.pb")
+
+
+def test_verbose_logs_name_where_but_never_the_credentials(
+    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]
+) -> None:
+    fs = s3.filesystem()
+    bucket = s3.new_bucket()
+    prefix = f"s3://{bucket}/run"
+    fs.pipe(f"{bucket}/doc.txt", b"hi")
+    tt = make_template("blobs", "blobs", inputs=BLOBS_INPUTS, outputs=BLOBS_OUTPUTS)
+    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/doc.txt"),
+                               "folder": Directory(f"s3://{bucket}/none"), "size": 1})
+    env = {**pod_env, **s3.flyte_env(), "SHIMTASK_LOG_LEVEL": "INFO"}
+    result = _execute(s3venv, prefix, env)
+    assert result.returncode == 0, result.stderr
+    assert f"phase=wrote uri={prefix}/out/outputs.pb" in result.stderr
+    assert env["FLYTE_AWS_SECRET_ACCESS_KEY"] not in result.stderr
+    assert env["FLYTE_AWS_ACCESS_KEY_ID"] not in result.stderr
