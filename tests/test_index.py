@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from distsite import write_dist
 from pluginenv import PluginVenv, build_wheel
 from shimtask_core import ExecutorRegistry
 from shimtask_core.discovery import EXECUTOR_GROUP, PLUGIN_GROUP
 from shimtask_core.registry import index as index_mod
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-
-from bench_registry import write_dist  # noqa: E402
 
 GROUPS = (EXECUTOR_GROUP, PLUGIN_GROUP)
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
+from distsite import BROKEN_INDEX, MODULE_PREFIX, executor_name, make_site
 
-from bench_registry import BROKEN_INDEX, MODULE_PREFIX, executor_name, make_site  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 COUNT = 1000
 

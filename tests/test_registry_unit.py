@@ -12,6 +12,7 @@ import pytest
 
 import shimtask_core
 import shimtask_core.version
+from distsite import write_dist
 from shimtask_core import (
     ExecutorConflict,
     ExecutorDenied,
@@ -24,9 +25,6 @@ from shimtask_core import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-
-from bench_registry import write_dist  # noqa: E402
 
 _counter = itertools.count()
 
