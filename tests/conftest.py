@@ -109,15 +109,6 @@ def execute_from_model(tt, inputs):
 '''
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory,
-                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the persisted index of in-process registries out of the user's cache."""
-    monkeypatch.setenv("SHIMTASK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for name in ("SHIMTASK_ALLOW", "SHIMTASK_DENY", "SHIMTASK_PREFER", "SHIMTASK_NO_INDEX"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Wheels of the test plugins, built once per session."""

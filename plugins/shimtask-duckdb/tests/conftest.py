@@ -16,15 +16,6 @@ from shimtask_duckdb import DuckDBExecutor
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory,
-                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the persisted index of in-process registries out of the user's cache."""
-    monkeypatch.setenv("SHIMTASK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for name in ("SHIMTASK_ALLOW", "SHIMTASK_DENY", "SHIMTASK_PREFER", "SHIMTASK_NO_INDEX"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def sales() -> Any:
     return sales_table()
