@@ -314,3 +314,28 @@ def test_no_private_names_cross_modules() -> None:
     crossings = [f"  {e}" for edges in GRAPH.values() for e in edges
                  for n in e.names if n.startswith("_") and not n.startswith("__")]
     assert not crossings, "private names imported from another module:\n" + "\n".join(crossings)
+
+
+def test_mypy_strict_covers_the_core_and_every_plugin() -> None:
+    """Each plugin's import package is type-checked with the core; a new plugin that is
+    left out of ``[tool.mypy] files`` fails here, naming it."""
+    repo = ROOT.parent
+    checked = set(_mypy_files(repo / "pyproject.toml"))
+    packages = {
+        str(init.parent.relative_to(repo))
+        for init in repo.glob("plugins/*/*/__init__.py")
+        if (init.parent.parent / "pyproject.toml").exists() and init.parent.name != "tests"
+    }
+    assert "shimtask_core" in checked
+    assert packages, "no plugin packages found under plugins/"
+    missing = sorted(packages - checked)
+    assert not missing, f"not type-checked by mypy --strict: {', '.join(missing)}"
+
+
+def _mypy_files(pyproject: Path) -> list[str]:
+    """``[tool.mypy] files`` (tomllib is 3.11+; the list is simple enough to read by hand)."""
+    text = pyproject.read_text()
+    section = text[text.index("[tool.mypy]"):]
+    start = section.index("files = [") + len("files = [")
+    body = section[start:section.index("]", start)]
+    return [item.strip().strip('"') for item in body.split(",") if item.strip()]
