@@ -98,22 +98,33 @@ def test_execute_substitutes_whole_arguments_and_writes_outputs(tmp_path: Path,
     assert not Path(argv[2]).parent.parent.exists(), "the run directory was left behind"
 
 
-def test_execute_directory_input_and_output(tmp_path: Path,
+def test_execute_file_and_directory_inputs_and_outputs(tmp_path: Path,
         procs: Procs) -> None:
     source = tmp_path / "source"
     (source / "sub").mkdir(parents=True)
     (source / "a.txt").write_text("A")
     (source / "sub" / "b.txt").write_text("B")
-    code = "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)"
-    tt = shell_template(py(code, "{{ .inputs.src }}", "{{ .outputs.copy }}"),
-                        inputs={"src": Directory}, outputs={"copy": Directory})
-    run = start(tmp_path / "run", tt, {"src": Directory(str(source))}, procs=procs)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("N")
+    code = """
+        import shutil, sys
+        src, extra, copy = sys.argv[1:]
+        shutil.copytree(src, copy, dirs_exist_ok=True)
+        shutil.copy(extra, copy + "/notes.txt")
+    """
+    tt = shell_template(py(code, "{{ .inputs.src }}", "{{ .inputs.extra }}",
+                           "{{ .outputs.copy }}"),
+                        inputs={"src": Directory, "extra": File}, outputs={"copy": Directory})
+    run = start(tmp_path / "run", tt, {"src": Directory(str(source)), "extra": File(str(notes))},
+                procs=procs)
     _, stderr = run.wait()
     assert run.proc.returncode == 0, stderr
     blob = run.outputs().literals["copy"].scalar.blob
     assert blob.metadata.type.dimensionality == blob.metadata.type.MULTIPART
     copied = Path(blob.uri)
-    assert (copied / "a.txt").read_text() == "A" and (copied / "sub" / "b.txt").read_text() == "B"
+    assert copied.is_relative_to(run.raw_prefix)
+    assert {p.relative_to(copied).as_posix(): p.read_text() for p in copied.rglob("*.txt")} \
+        == {"a.txt": "A", "sub/b.txt": "B", "notes.txt": "N"}
 
 
 def test_execute_nonzero_exit_is_a_user_error_with_the_stderr_tail(tmp_path: Path,
