@@ -241,7 +241,8 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
     The handlers are ordinary Python callables, so a plugin that installs its own
     handler for a while (to forward the signal to a child process) can chain to them.
     Only the first signal raises: a second one must not interrupt the writing of
-    error.pb. Outside the main thread (a caller's worker) nothing is installed.
+    error.pb, and one after a result is written changes nothing. Outside the main
+    thread (a caller's worker) nothing is installed.
     """
     import signal
     import threading
@@ -252,7 +253,7 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
     stopping: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
-        if stopping:
+        if stopping or finish.done:  # a result is written: the process is on its way out
             return
         stopping.append(signum)
         terminated = Terminated(signum, signal.Signals(signum).name)
