@@ -43,7 +43,7 @@ import tarfile
 import tempfile
 import urllib.parse
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
@@ -102,8 +102,13 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
         bound = {name: _sqlite_value(name, value) for name, value in params.items()}
         keep_bytes = any(var.type.WhichOneof("type") in _BINARY_OUTPUT_KINDS
                          for var in outputs.values())
-        with tempfile.TemporaryDirectory(prefix="shimtask-sqlite3-") as tmp:
-            database = _local_database(uri, compressed, Path(tmp))
+        with contextlib.ExitStack() as stack:
+            def scratch() -> Path:  # made only for a download or an extraction: creating and
+                # removing a directory costs more than a small query on some file systems
+                return Path(stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="shimtask-sqlite3-")))
+
+            database = _local_database(uri, compressed, scratch)
             rows = self.query(database, sql, bound, uri=uri, keep_bytes=keep_bytes)
         return rows if outputs else None
 
@@ -151,10 +156,13 @@ def _required_str(custom: Mapping[str, Any], key: str, source: str | None) -> st
     return value
 
 
-def _local_database(uri: str, compressed: bool, tmp: Path) -> Path:
-    """A local path to the database: the file itself, or a download/extraction under tmp."""
+def _local_database(uri: str, compressed: bool, scratch: Callable[[], Path]) -> Path:
+    """A local path to the database: the file itself, or a download/extraction under a
+    temporary directory that ``scratch()`` creates."""
     path = local_path(uri)  # the core decides what is local (file:// URIs per RFC 8089)
+    tmp: Path | None = None
     if path is None:
+        tmp = scratch()
         local = _download(uri, tmp / (Path(urllib.parse.urlparse(uri).path).name or "download"))
     else:
         local = Path(path)
@@ -164,7 +172,7 @@ def _local_database(uri: str, compressed: bool, tmp: Path) -> Path:
             what = "is a directory, not a file" if local.is_dir() else "does not exist"
             raise FileNotFoundError(f"sqlite database {uri!r} {what}: {local.absolute()}{where}")
     if compressed:
-        return _extract(local, uri, tmp / "extracted")
+        return _extract(local, uri, (tmp or scratch()) / "extracted")
     return local
 
 
