@@ -112,7 +112,6 @@ def test(args: argparse.Namespace) -> int:
         ("lint", [tools / "ruff", "check", "shimtask_core", "tests", "plugins", "bench",
                   "scripts", "examples"]),
         ("types", [tools / "mypy"]),
-        ("types: shimtask-shell", [tools / "mypy", "plugins/shimtask-shell/shimtask_shell"]),
         ("docs", [tools / "mkdocs", "build", "--strict", "--site-dir",
                   str(REPO / "build" / "site")]),
     ]
