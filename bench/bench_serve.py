@@ -159,16 +159,30 @@ def run_level(side: Side, tt: Any, inputs: Any, prefix: str, clients: int,
             "p99_ms": flat[min(n - 1, int(n * 0.99))] * 1e3, "cpu_us": cpu / n * 1e6}
 
 
+def drain_to(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Copy a server's stderr pipe to a file, as a container runtime reads a pod's logs:
+    the server writes to a pipe, never to a (slow) file system."""
+    def copy() -> None:
+        assert proc.stderr is not None
+        with log.open("ab") as out:
+            for line in proc.stderr:
+                out.write(line)
+                out.flush()
+
+    threading.Thread(target=copy, daemon=True).start()
+
+
 def start_ours(venv: PluginVenv, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     log = work / "ours.log"
     env = venv.env()
     proc = subprocess.Popen(
         [str(venv.root / "bin" / "shimtask"), "serve", "--host", "127.0.0.1", "--port", "0",
          "--workers", "8", "--max-queue", "64"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    drain_to(proc, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
+        for line in (log.read_text() if log.exists() else "").splitlines():
             if '"event":"serving"' in line:
                 return proc, f"127.0.0.1:{json.loads(line)['port']}"
         if proc.poll() is not None:
@@ -192,7 +206,8 @@ def start_flytekit(fk: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [str(fk.parent / "pyflyte"), "serve", "connector", "--port", str(port),
          "--prometheus_port", str(free_port()), "--modules", "fk_serve_connectors"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=(work / "flytekit.log").open("wb"))
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    drain_to(proc, work / "flytekit.log")
     return proc, f"127.0.0.1:{port}"
 
 

@@ -47,17 +47,22 @@ class QueueTimeout(Exception):
 
 @final
 class WorkerPool:
-    """``workers`` running slots behind an admission count of ``workers + queue_limit``."""
+    """``workers`` running slots behind an admission count of ``workers + queue_limit``.
+
+    One lock guards both counts: an execution that finds a free slot takes two
+    uncontended lock operations in all, admission and release included.
+    """
 
     def __init__(self, workers: int, queue_limit: int, *, name: str = "shimtask-worker") -> None:
         self.workers = workers
         self.capacity = workers + queue_limit
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._slots = threading.Semaphore(workers)
         self._admitted = 0
         self._running = 0
+        self._waiting = 0  # threads waiting for a slot (notify only when there are some)
         self._closed = False
         self._lock = threading.Lock()
+        self._slot_free = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(workers)]
@@ -77,34 +82,43 @@ class WorkerPool:
     def closed(self) -> bool:
         return self._closed
 
-    def _admit(self) -> bool:
-        with self._lock:
-            if self._closed or self._admitted >= self.capacity:
-                return False
-            self._admitted += 1
-            return True
+    def _take_slot(self, deadline: float | None, still_wanted: Callable[[], bool] | None,
+                   slice_: float) -> bool:
+        """Wait (lock held) for a free slot and take it; False past ``deadline`` or once
+        ``still_wanted()`` is false."""
+        self._waiting += 1
+        try:
+            while self._running >= self.workers:
+                if deadline is None:
+                    self._slot_free.wait()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0 or (still_wanted is not None and not still_wanted()):
+                    if self._running < self.workers:  # pass on a wake-up meant for a slot
+                        self._slot_free.notify()
+                    return False
+                self._slot_free.wait(min(left, slice_))
+        finally:
+            self._waiting -= 1
+        self._running += 1
+        return True
 
-    def _leave(self) -> None:
+    def _finish(self, held_slot: bool) -> None:
         with self._lock:
+            if held_slot:
+                self._running -= 1
+                if self._waiting:
+                    self._slot_free.notify()
             self._admitted -= 1
             if self._admitted == 0:
                 self._idle.notify_all()
 
-    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Run with a slot already held; releases it."""
-        with self._lock:
-            self._running += 1
-        try:
-            return fn(*args)
-        finally:
-            with self._lock:
-                self._running -= 1
-            self._slots.release()
-
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
         """Queue ``fn(*args)`` for a pool thread; None when the pool is full or closed."""
-        if not self._admit():
-            return None
+        with self._lock:
+            if self._closed or self._admitted >= self.capacity:
+                return None
+            self._admitted += 1
         future: Future[T] = Future()
         self._queue.put((future, fn, args))
         return future
@@ -117,20 +131,21 @@ class WorkerPool:
         Raises :class:`Full` when nothing more can be admitted, :class:`QueueTimeout`
         when no slot came in time.
         """
-        if not self._admit():
-            raise Full
+        with self._lock:
+            if self._closed or self._admitted >= self.capacity:
+                raise Full
+            self._admitted += 1
+            if self._running < self.workers:
+                self._running += 1
+                held = True
+            else:
+                held = self._take_slot(time.monotonic() + wait, still_wanted, slice_)
         try:
-            if not self._slots.acquire(blocking=False):
-                end = time.monotonic() + wait
-                while True:
-                    left = end - time.monotonic()
-                    if left <= 0 or (still_wanted is not None and not still_wanted()):
-                        raise QueueTimeout
-                    if self._slots.acquire(timeout=min(left, slice_)):
-                        break
-            return self._run(fn, args)
+            if not held:
+                raise QueueTimeout
+            return fn(*args)
         finally:
-            self._leave()
+            self._finish(held)
 
     def _work(self) -> None:
         get = self._queue.get
@@ -139,19 +154,19 @@ class WorkerPool:
             if item is None:
                 return
             future, fn, args = item
+            with self._lock:
+                self._take_slot(None, None, 1.0)
+            if not future.set_running_or_notify_cancel():  # cancelled while it waited
+                self._finish(True)
+                continue
             try:
-                self._slots.acquire()
-                if not future.set_running_or_notify_cancel():  # cancelled while queued
-                    self._slots.release()
-                    continue
-                try:
-                    result = self._run(fn, args)
-                except BaseException as exc:  # the callee's fault, reported to the caller
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
+                result = fn(*args)
+            except BaseException as exc:  # the callee's fault, reported to the caller
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
             finally:
-                self._leave()
+                self._finish(True)
 
     def close(self) -> None:
         """Refuse new work; what was admitted still runs."""
