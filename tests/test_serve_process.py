@@ -419,13 +419,17 @@ def test_bad_arguments_are_one_line_and_exit_2(venv: PluginVenv, tmp_path: Path,
     assert "Traceback" not in result.stderr
 
 
-def test_a_port_in_use_is_one_line_and_exit_2(venv: PluginVenv, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["--port", "--metrics-port"])
+def test_a_port_in_use_is_one_line_and_exit_2(venv: PluginVenv, tmp_path: Path,
+                                              which: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = venv.shimtask("serve", "--host", "127.0.0.1", "--port", str(port),
-                               cwd=tmp_path)
+        ports = {"--port": "0", "--metrics-port": "0", which: str(port)}
+        result = venv.shimtask("serve", "--host", "127.0.0.1",
+                               *(x for item in ports.items() for x in item), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "cannot listen on" in result.stderr or "cannot serve metrics on" in result.stderr
     assert "Traceback" not in result.stderr

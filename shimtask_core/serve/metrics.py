@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, final
 
-from ..errors import MissingDependency
+from ..errors import MissingDependency, UsageError
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
            10.0, 30.0, 60.0, 300.0, float("inf"))
@@ -83,7 +83,11 @@ class PrometheusMetrics:
         # One child per label set, looked up once: labels() takes a lock and builds keys.
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
-        self._server, self._thread = prom.start_http_server(port, addr=host, registry=registry)
+        try:
+            self._server, self._thread = prom.start_http_server(port, addr=host,
+                                                                registry=registry)
+        except OSError as exc:
+            raise UsageError(f"cannot serve metrics on {host}:{port}: {exc}") from None
         self.port: int = self._server.server_port
 
     def observe(self, rpc: str, executor_type: str, outcome: str, code: str | None,
