@@ -1,0 +1,233 @@
+"""The contract suite catches the faults it promises to catch, in real installed plugins.
+
+Seven plugin distributions are pip-installed into one venv with a pip-installed
+shimtask-core (so the kit loads through its real ``pytest11`` entry point): one
+that keeps the contract, and six that each break one rule. Each gets the suite
+subclassed exactly as a plugin author would write it; pytest runs them all in
+that venv, and the JUnit report says which checks failed and why.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from kitenv import core_wheel, installed_core_venv
+from pluginenv import PluginVenv, build_wheel, wheel_from_source
+
+GREET = '''
+import os
+import sys
+from pathlib import Path
+
+from shimtask_core import ShimTaskExecutor, custom_of
+
+
+class Greet(ShimTaskExecutor):
+    task_type_versions = frozenset({0, 1})
+
+    def execute_from_model(self, tt, **inputs):
+        greeting = custom_of(tt).get("greeting")
+        if not isinstance(greeting, str):
+            raise ValueError("custom['greeting'] must be a string")
+        return {"greeting": f"{greeting}, {inputs['name']}!", "length": len(inputs["name"])}
+
+
+class Writes(Greet):
+    """Leaves a file in the working directory and one in HOME."""
+
+    def execute_from_model(self, tt, **inputs):
+        Path("greeted.txt").write_text(inputs["name"])
+        (Path.home() / ".greet-history").write_text(inputs["name"])
+        return super().execute_from_model(tt, **inputs)
+
+
+class Exits(Greet):
+    """Ends the process instead of raising: no error.pb is written."""
+
+    def execute_from_model(self, tt, **inputs):
+        if "greeting" not in custom_of(tt):
+            print("no greeting", file=sys.stderr, flush=True)
+            os._exit(3)
+        return super().execute_from_model(tt, **inputs)
+
+
+class WrongOutput(Greet):
+    """Returns an int for the str output."""
+
+    def execute_from_model(self, tt, **inputs):
+        return {"greeting": len(inputs["name"]), "length": len(inputs["name"])}
+
+
+class NeedsApi99(Greet):
+    requires_api = (99, 99)
+
+
+class OnlyVersion0(Greet):
+    task_type_versions = frozenset({0})
+'''
+
+GREEDY = '''
+import shimtask_kit_good  # another plugin, imported for nothing
+
+from shimtask_core import ShimTaskExecutor
+
+
+class Greedy(shimtask_kit_good.Greet):
+    pass
+'''
+
+VERSIONS_PYPROJECT = '''
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "shimtask-kit-versions"
+version = "1.0.0"
+keywords = ["shimtask-task-type-versions=kitversions:0..1"]
+
+[project.entry-points."shimtask.executors"]
+kitversions = "shimtask_kit_versions:OnlyVersion0"
+
+[tool.setuptools]
+py-modules = ["shimtask_kit_versions"]
+'''
+
+SUITES = '''
+from shimtask_core import make_template
+from shimtask_core.testing import ExecutorContractSuite, Sample
+
+
+def greet(executor_type, greeting="Hello"):
+    return make_template("hello", executor_type, inputs={"name": str},
+                         outputs={"greeting": str, "length": int},
+                         custom={"greeting": greeting})
+
+
+class Suite(ExecutorContractSuite):
+    def samples(self, workdir):
+        return [Sample(greet(self.executor_type), {"name": "Ada"},
+                       expected={"greeting": "Hello, Ada!", "length": 3})]
+
+'''
+
+# executor type -> the suite's checks that must fail, and a phrase each failure says
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {
+    "kitgood": {},
+    "kitgoodinprocess": {},
+    "kitwrites": {
+        "test_writes_nothing_outside_the_output_prefixes": "created greeted.txt",
+    },
+    "kitexits": {
+        "test_executor_exception_becomes_a_user_error": "wrote neither outputs.pb nor error.pb",
+    },
+    "kitwrongoutput": {
+        "test_outputs_match_the_declared_interface": "output 'greeting': expected str, got int 3",
+        "test_writes_nothing_outside_the_output_prefixes": "ValueTypeError",
+    },
+    "kitversions": {
+        "test_declared_versions_are_honoured": "task_type_versions disagree",
+    },
+    "kitgreedy": {
+        "test_imports_no_other_executor_plugin": "shimtask_kit_good:Greet",
+    },
+    "kitapi": {
+        "test_entry_point_resolves_to_an_executor": "requires the shimtask_core plugin API 99",
+        "test_declared_versions_are_honoured": "requires the shimtask_core plugin API 99",
+        "test_wrong_typed_input_is_a_user_error_naming_it": "VersionMismatch",
+        "test_outputs_match_the_declared_interface": "VersionMismatch",
+        "test_writes_nothing_outside_the_output_prefixes": "VersionMismatch",
+        "test_imports_no_other_executor_plugin": "requires the shimtask_core plugin API 99",
+    },
+}
+CHECKS = {
+    "test_entry_point_resolves_to_an_executor",
+    "test_declared_versions_are_honoured",
+    "test_wrong_typed_input_is_a_user_error_naming_it",
+    "test_outputs_match_the_declared_interface",
+    "test_writes_nothing_outside_the_output_prefixes",
+    "test_executor_exception_becomes_a_user_error",
+    "test_imports_no_other_executor_plugin",
+}
+
+
+@pytest.fixture(scope="module")
+def kit_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    root = tmp_path_factory.mktemp("kit")
+    env = installed_core_venv(root / "env", core_wheel(root / "core"))
+    good = build_wheel(root / "w", "shimtask-kit-good", modules={"shimtask_kit_good.py": GREET},
+                       executors={"kitgood": "shimtask_kit_good:Greet",
+                                  "kitgoodinprocess": "shimtask_kit_good:Greet"})
+    faulty = [
+        build_wheel(root / "w", f"shimtask-kit-{name}", modules={f"shimtask_kit_{name}.py": GREET},
+                    executors={f"kit{name}": f"shimtask_kit_{name}:{cls}"})
+        for name, cls in (("writes", "Writes"), ("exits", "Exits"),
+                          ("wrongoutput", "WrongOutput"), ("api", "NeedsApi99"))
+    ]
+    greedy = build_wheel(root / "w", "shimtask-kit-greedy",
+                         modules={"shimtask_kit_greedy.py": GREEDY},
+                         executors={"kitgreedy": "shimtask_kit_greedy:Greedy"})
+    versions_src = root / "versions-src"
+    versions_src.mkdir()
+    (versions_src / "pyproject.toml").write_text(VERSIONS_PYPROJECT)
+    (versions_src / "shimtask_kit_versions.py").write_text(textwrap.dedent(GREET))
+    versions = wheel_from_source(root / "w" / "versions", versions_src, "shimtask-kit-versions")
+    env.install(good, *faulty, greedy, versions)
+    return env
+
+
+@pytest.fixture(scope="module")
+def outcomes(kit_venv: PluginVenv, tmp_path_factory: pytest.TempPathFactory
+             ) -> dict[tuple[str, str], tuple[str, str]]:
+    """(executor type, check) -> (outcome, failure text), from one pytest run in the venv."""
+    project = tmp_path_factory.mktemp("suites")
+    classes = "".join(
+        f"\nclass Test_{name}(Suite):\n    executor_type = {name!r}\n"
+        + ("    in_process = True\n" if name.endswith("inprocess") else "")
+        for name in EXPECTED_FAILURES)
+    (project / "test_suites.py").write_text(SUITES + classes)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    report = project / "report.xml"
+    done = kit_venv.run([kit_venv.python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                         f"--junitxml={report}", str(project)], cwd=project)
+    assert report.exists(), done.stdout + done.stderr
+    results = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        executor = case.attrib["classname"].rpartition(".Test_")[2]
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped")
+        outcome = ("failed" if failure is not None else "skipped" if skipped is not None
+                   else "passed")
+        text = (failure.attrib.get("message", "") + (failure.text or "")
+                if failure is not None else "")
+        results[(executor, case.attrib["name"])] = (outcome, text)
+    return results
+
+
+def test_every_check_ran_for_every_plugin(
+    outcomes: dict[tuple[str, str], tuple[str, str]]
+) -> None:
+    assert {check for _, check in outcomes} == CHECKS
+    assert {executor for executor, _ in outcomes} == set(EXPECTED_FAILURES)
+    assert len(outcomes) == len(CHECKS) * len(EXPECTED_FAILURES)
+
+
+@pytest.mark.parametrize("executor", sorted(EXPECTED_FAILURES))
+def test_the_suite_fails_exactly_the_broken_rules(
+    executor: str, outcomes: dict[tuple[str, str], tuple[str, str]]
+) -> None:
+    expected = EXPECTED_FAILURES[executor]
+    failed = {check: text for (name, check), (outcome, text) in outcomes.items()
+              if name == executor and outcome == "failed"}
+    assert sorted(failed) == sorted(expected), "\n\n".join(
+        f"{c}: {t[:400]}" for c, t in failed.items())
+    for check, phrase in expected.items():
+        assert phrase in failed[check], failed[check][:2000]
+    passed = {check for (name, check), (outcome, _) in outcomes.items()
+              if name == executor and outcome == "passed"}
+    assert passed == CHECKS - set(expected)
