@@ -121,7 +121,8 @@ def run_container(
     inputs_path = run_dir / "inputs.pb"
     output_prefix = run_dir / "outputs"
     raw_prefix = run_dir / "raw"
-    literals = inputs if isinstance(inputs, LiteralMap) else literal_map(template, inputs or {})
+    literals = (inputs if isinstance(inputs, LiteralMap)
+                else literal_map(template, inputs or {}, data_dir=run_dir / "inputs-data"))
     template_path.write_bytes(template.SerializeToString())
     inputs_path.write_bytes(literals.SerializeToString())
     args = ["--inputs", str(inputs_path), "--output-prefix", str(output_prefix),

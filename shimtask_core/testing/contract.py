@@ -244,7 +244,8 @@ class ExecutorContractSuite:
             if wrong is None:
                 continue
             tried += 1
-            literals = literal_map(sample.template, sample.inputs)
+            literals = literal_map(sample.template, sample.inputs,
+                                   data_dir=tmp_path / "inputs-data")
             literals.literals[name].CopyFrom(wrong)
             result = self._run(sample.template, literals, tmp_path / "runs")
             assert result.error is not None, (

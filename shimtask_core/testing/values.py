@@ -7,6 +7,7 @@ template's declared types.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +18,23 @@ if TYPE_CHECKING:
 
 
 def literal_map(tt: TaskTemplate, values: Mapping[str, Any] | None = None, *,
-                outputs: bool = False, **kwargs: Any) -> LiteralMap:
+                outputs: bool = False, data_dir: str | os.PathLike[str] | None = None,
+                **kwargs: Any) -> LiteralMap:
     """The inputs (or, with ``outputs=True``, the outputs) of ``tt`` as a LiteralMap.
 
     Values are given as a mapping, as keyword arguments, or both; they are
     checked against the declared types (a wrong one raises ``ValueTypeError``).
+    Offloaded values (datasets, files) are written under ``data_dir``, as the
+    task that produced them would have; default: the codec's temporary prefix.
     """
+    from shimtask_core.context import ExecutionContext, using_context
     from shimtask_core.literals import InterfaceCodec
 
     given = {**(values or {}), **kwargs}
     codec = InterfaceCodec(tt.interface)
-    return codec.encode_outputs(given) if outputs else codec.encode_inputs(given)
+    ctx = ExecutionContext(raw_output_prefix=os.fspath(data_dir)) if data_dir else None
+    with using_context(ctx):
+        return codec.encode_outputs(given) if outputs else codec.encode_inputs(given)
 
 
 def decode_outputs(tt: TaskTemplate, literals: LiteralMap) -> dict[str, Any]:
