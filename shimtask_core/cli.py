@@ -132,6 +132,17 @@ def _add_plugins_parser(commands: Any) -> None:
         "distribution's metadata in place).")
     index.add_argument("--rebuild", action="store_true", help="rescan and rewrite the index")
     index.add_argument("--json", action="store_true", help="print the index state as JSON")
+    new = plugin_commands.add_parser(
+        "new", help="create a new executor plugin distribution from a template",
+        description="Write a plugin distribution for executor type NAME: a pyproject.toml "
+        "declaring the entry point, an executor class, an example template and its inputs, "
+        "tests that use shimtask_core.testing (the executor contract suite included) and a "
+        "README. 'pip install DIR' and its own 'pytest' pass as generated. NAME is lower "
+        "case letters and digits joined by '_' or '-' (the distribution is shimtask-NAME).")
+    new.add_argument("name", metavar="NAME", help="the executor type, e.g. 'greet'")
+    new.add_argument("--dir", metavar="DIR",
+                     help="where to create it (default ./shimtask-NAME); must not exist or "
+                     "be empty")
 
 
 def _version() -> str:
@@ -382,7 +393,24 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         return _plugins_doctor(registry, args)
     if command == "index":
         return _plugins_index(registry, args)
+    if command == "new":
+        return _plugins_new(args)
     return _plugins_list(registry, getattr(args, "json", False))
+
+
+def _plugins_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .scaffold import create, plugin_names
+
+    names = plugin_names(args.name)
+    written = create(args.name, args.dir)
+    root = Path(args.dir) if args.dir else Path(names.dist)
+    print(f"created {names.dist} (executor type {names.executor_type!r}) in {root}:")
+    for path in written:
+        print(f"  {path.relative_to(root)}")
+    print(f"next: pip install -e '{root}[test]' && (cd {root} && pytest)")
+    return EXIT_OK
 
 
 def _plugins_list(registry: Any, as_json: bool) -> int:

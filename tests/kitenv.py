@@ -3,30 +3,16 @@
 A plugin's tests use ``shimtask_core.testing`` through pytest's ``pytest11``
 entry point, so here shimtask-core is pip-installed from a wheel (with its
 metadata, entry points and console script) instead of linked, and pytest is
-linked in (no network). Everything else comes from ``pluginenv``.
+linked in with its requirements and their metadata (no network). Everything
+else comes from ``pluginenv``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 from pluginenv import REPO, PluginVenv, wheel_from_source
-
-# Import packages pytest needs at run time.
-_PYTEST_PACKAGES = ("pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging",
-                    "pygments", "exceptiongroup", "tomli")
-
-
-def _import_path(name: str) -> Path | None:
-    """Where this interpreter imports ``name`` from (a package directory or a module file)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        return None
-    if spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return Path(spec.origin) if spec.origin else None
 
 
 def core_wheel(out_dir: Path) -> Path:
@@ -47,10 +33,5 @@ def installed_core_venv(root: Path, core: Path) -> PluginVenv:
     (env.site_packages / "shimtask_core").unlink()
     (env.root / "bin" / "shimtask").unlink()
     env.install(core)
-    for name in _PYTEST_PACKAGES:
-        target = _import_path(name)
-        if target is not None and target.exists():
-            link = env.site_packages / target.name
-            if not link.exists():
-                link.symlink_to(target, target_is_directory=target.is_dir())
+    env.link_distributions("pytest")  # with their metadata: pytest's header reads it
     return env

@@ -53,9 +53,11 @@ LAYERS: dict[str, set[str]] = {
                 "logs"},
     "serve": {"runtime", "task", "registry", "template", "literals", "storage", "context",
               "errors", "version", "logs"},
+    # a new plugin's files (shimtask plugins new)
+    "scaffold": {"template", "errors", "version"},
     # the consumers: nothing imports them
     "cli": {"serve", "runtime", "task", "registry", "template", "textinput", "literals",
-            "storage", "context", "errors", "version", "logs"},
+            "storage", "context", "errors", "version", "logs", "scaffold"},
     # the public names (its _LAZY table); never the consumers below
     FACADE: {"errors", "version", "context", "storage", "executor", "hookspecs", "registry",
              "literals", "files", "datasets", "sqltemplate", "template", "textinput", "task",
