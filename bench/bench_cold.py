@@ -40,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,19 +118,33 @@ def make_db(workdir: Path) -> None:
                          [("alice", 34), ("bob", 27), ("alice", 29), ("carol", 41)])
 
 
+# Linux carries a process's peak RSS across fork and exec, so a child forked from this
+# script would report at least this script's RSS (~22 MB, more than a trivial run
+# needs). Each command is started by a small launcher (python -I -S) that only forks,
+# execs and reports the child's wall time and peak RSS, as bench_duckdb does.
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stdout carries only the report
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
     """Wall time and max RSS (KiB) of one fresh process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, rusage_status, rusage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if os.waitstatus_to_exitcode(rusage_status) != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}\n{stderr}")
-    return elapsed, rusage.ru_maxrss
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, *cmd], cwd=cwd,
+                          env=env, capture_output=True, text=True, check=False)
+    try:
+        elapsed, rss, status = done.stdout.split()
+    except ValueError:
+        raise SystemExit(f"launcher failed: {' '.join(cmd)}\n{done.stderr[-4000:]}") from None
+    if int(status) != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{done.stderr[-4000:]}")
+    return float(elapsed), int(rss)
 
 
 def main() -> int:
@@ -142,9 +155,11 @@ def main() -> int:
     args = parser.parse_args()
     fk = flytekit_python()
     work = Path(tempfile.mkdtemp(prefix="shimtask-bench-"))
-    # What a user installs: shimtask-core[arrow] and the plugin, not pandas (which
-    # pyarrow would import on its first array when it is there: ~250 ms).
-    env_dir = PluginVenv(work / "venv", without=("pandas",))
+    # What `pip install shimtask-core[arrow] shimtask-sqlite3` (and the image) holds:
+    # pyarrow without pandas, numpy or dateutil, each of which pyarrow imports on its
+    # first table whenever it is installed (pandas alone ~250 ms). flytekit's side
+    # keeps them: flytekit requires pandas and numpy.
+    env_dir = PluginVenv(work / "venv", without=("pandas", "numpy", "dateutil", "pytz", "six"))
     env_dir.install(
         repo_plugin_wheel(work / "wheels", "shimtask-sqlite3"),
         repo_plugin_wheel(work / "wheels", "shimtask-pyflyte-execute"),
