@@ -326,6 +326,42 @@ def test_an_iterator_of_batches_is_a_stream_too(raw: Path, memory: str) -> None:
     assert table.num_rows == 0 and table.column_names == ["id"]
 
 
+class _Source:
+    """An iterator of batches that says its schema (it may be empty) and records close()."""
+
+    def __init__(self, batches: list[Any]) -> None:
+        self.schema = pa.schema([("id", pa.int64()), ("label", pa.string())])
+        self._batches = iter(batches)
+        self.closed = 0
+
+    def __iter__(self) -> _Source:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._batches)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_stream_is_closed_once_written_or_refused(raw: Path) -> None:
+    empty = _Source([])
+    table = decoder_for(DATASET)(encoder_for(DATASET)(empty))
+    assert table.num_rows == 0 and table.column_names == ["id", "label"]
+    assert empty.closed == 1
+    full = _Source(list(_batches(2)))
+    assert decoder_for(DATASET)(encoder_for(DATASET)(full)).num_rows == 200
+    assert full.closed == 1
+    refused = _Source(list(_batches(2)))
+    with pytest.raises(Mismatch):
+        encoder_for(typed_schema())(refused)  # no 'name', no 'age' column
+    assert refused.closed == 1
+    failing = _Source([*_batches(1), "not a batch"])
+    with pytest.raises(pa.ArrowTypeError):  # what reading the stream raised
+        encoder_for(DATASET)(failing)
+    assert failing.closed == 1
+
+
 @pytest.mark.parametrize(("value", "needle"), [
     (iter([]), "an empty iterator"),
     (iter([{"id": 1}]), "an iterator of dict"),

@@ -15,9 +15,11 @@ Output values: a ``pyarrow.Table`` (or ``RecordBatch``), a ``pandas.DataFrame``
 (written as ``DataFrame.to_parquet`` writes it) or a list of dict records
 (column order from the first record, or from ``.columns`` when the list has
 one, so an empty result keeps its columns). A ``pyarrow.RecordBatchReader`` or
-an iterator of ``RecordBatch``es is a stream: it is written batch by batch, never
-held whole, so a query result larger than memory can be an output (errors the
-stream raises pass through as they are). Declared columns must be present.
+an iterator of ``RecordBatch``es (with a ``schema`` attribute if it may be empty) is
+a stream: it is written batch by batch, never held whole, so a query result larger
+than memory can be an output; errors the stream raises pass through as they are,
+and it is closed (``close()``) once written or refused, so the executor's
+connection or cursor ends then. Declared columns must be present.
 A ``str`` or ``os.PathLike`` is parquet data already written: a remote URI is
 referenced as is, a local file or directory is uploaded first.
 Inputs read the whole dataset, or only the declared columns when there are any;
@@ -177,21 +179,24 @@ def dataset_filler(lt: types_pb2.LiteralType) -> Filler:
         dataset.metadata.structured_dataset_type.CopyFrom(sdt)
 
     def _write_table(value: Any) -> str:
-        stream = _as_stream(value, expected)
-        if stream is None:
-            table, options = _to_table(value, expected, columns, expected)
-        present = (table.schema if stream is None else stream.schema).names
-        missing = [n for n in names if n not in present]
-        if missing:
-            raise Mismatch(expected, f"a table without the declared column(s) "
-                                     f"{', '.join(map(repr, missing))} (it has "
-                                     f"{', '.join(present) or 'no columns'})")
-        uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
-        if stream is None:
-            _write(table, uri, options, expected)
-        else:
-            _write_stream(stream, uri, expected)
-        return uri
+        with contextlib.ExitStack() as cleanup:
+            if isinstance(value, Iterator) or type(value).__name__ == "RecordBatchReader":
+                cleanup.callback(_close, value)  # a stream ends here, written or not
+            stream = _as_stream(value, expected)
+            if stream is None:
+                table, options = _to_table(value, expected, columns, expected)
+            present = (table.schema if stream is None else stream.schema).names
+            missing = [n for n in names if n not in present]
+            if missing:
+                raise Mismatch(expected, f"a table without the declared column(s) "
+                                         f"{', '.join(map(repr, missing))} (it has "
+                                         f"{', '.join(present) or 'no columns'})")
+            uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
+            if stream is None:
+                _write(table, uri, options, expected)
+            else:
+                _write_stream(stream, uri, expected)
+            return uri
 
     return fill
 
@@ -220,12 +225,27 @@ def _as_stream(value: Any, expected: str) -> Any:
         return value
     if not isinstance(value, Iterator):
         return None
+    schema = getattr(value, "schema", None)
+    if isinstance(schema, pa.Schema):
+        return pa.RecordBatchReader.from_batches(schema, value)
     first = next(value, None)
     if not isinstance(first, pa.RecordBatch):
         what = "an empty iterator" if first is None else f"an iterator of {got(first)}"
         raise Mismatch(expected, f"{what} (an iterator must yield pyarrow.RecordBatch; give a "
                                  f"pyarrow.RecordBatchReader for a stream that may be empty)")
     return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], value))
+
+
+def _close(stream: Any) -> None:
+    """End a stream's source (a generator's ``finally``, an executor's connection).
+
+    A failing close neither undoes a written dataset nor hides the error that
+    ended the stream early, so it is ignored.
+    """
+    close = getattr(stream, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
 
 
 def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> None:
@@ -279,8 +299,6 @@ def _write_stream(reader: Any, uri: str, description: str) -> None:
         if reading or isinstance(exc, ShimTaskError) or not isinstance(exc, Exception):
             raise
         raise StorageError(part, "write", exc) from exc
-    finally:
-        reader.close()
 
 
 def dataset_decoder(lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
