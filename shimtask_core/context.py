@@ -11,21 +11,59 @@ import contextvars
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import final
+
+_FIELDS = ("raw_output_prefix", "output_prefix", "working_dir", "checkpoint_path",
+           "prev_checkpoint")
 
 
 @final
-@dataclass(frozen=True)
 class ExecutionContext:
-    """The locations of one execution (all URIs or local paths)."""
+    """The locations of one execution (all URIs or local paths); immutable.
 
-    raw_output_prefix: str = field(default_factory=lambda: os.path.join(_tmp(), "shimtask-raw"))
-    output_prefix: str | None = None
-    #: Where downloads go; None means the system's temporary directory.
-    working_dir: str | None = None
-    checkpoint_path: str | None = None
-    prev_checkpoint: str | None = None
+    ``raw_output_prefix`` defaults to ``shimtask-raw`` in the system's temporary
+    directory; ``working_dir`` is where downloads go (None: the temporary
+    directory). A plain class with slots rather than a frozen dataclass: importing
+    ``dataclasses`` (and ``inspect``) would cost every ``shimtask execute``.
+    """
+
+    __slots__ = _FIELDS
+
+    raw_output_prefix: str
+    output_prefix: str | None
+    working_dir: str | None
+    checkpoint_path: str | None
+    prev_checkpoint: str | None
+
+    def __init__(self, raw_output_prefix: str | None = None, output_prefix: str | None = None,
+                 working_dir: str | None = None, checkpoint_path: str | None = None,
+                 prev_checkpoint: str | None = None) -> None:
+        if raw_output_prefix is None:
+            raw_output_prefix = os.path.join(_tmp(), "shimtask-raw")
+        for name, value in zip(_FIELDS, (raw_output_prefix, output_prefix, working_dir,
+                                         checkpoint_path, prev_checkpoint), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ExecutionContext is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"ExecutionContext is immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple[str | None, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecutionContext):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"ExecutionContext({fields})"
 
 
 def _tmp() -> str:

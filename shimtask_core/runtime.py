@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, NamedTuple, final
 
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
 
@@ -44,8 +43,7 @@ _ORIGINS = {
 
 
 @final
-@dataclass(frozen=True)
-class ExecutionResult:
+class ExecutionResult(NamedTuple):
     """What one container execution wrote.
 
     ``ok``: outputs.pb was written at ``uri``. Otherwise error.pb was written at
@@ -126,7 +124,9 @@ def execute(
     outputs_uri = storage.join(output_prefix, OUTPUTS_FILE)
     error_uri = storage.join(output_prefix, ERROR_FILE)
     ctx = ExecutionContext(
-        raw_output_prefix=raw_output_prefix or storage.join(output_prefix, "raw"),
+        # absolute: the URIs written into outputs.pb must not depend on this directory
+        raw_output_prefix=storage.absolute(raw_output_prefix or storage.join(output_prefix,
+                                                                             "raw")),
         output_prefix=output_prefix,
         checkpoint_path=checkpoint_path,
         prev_checkpoint=prev_checkpoint,

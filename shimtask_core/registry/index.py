@@ -32,7 +32,6 @@ import sys
 import time
 import zlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from typing import Any, final
 
 from ..storage import write_local_atomic
@@ -76,7 +75,6 @@ def index_file(key: Sequence[tuple[str, int]], groups: Collection[str],
 
 
 @final
-@dataclass
 class IndexState:
     """What a lookup found: where the index is, whether it was used, and what it holds.
 
@@ -85,15 +83,26 @@ class IndexState:
     distributions changed, or ``--rebuild``), ``bypassed`` (scanned; the index
     could not be written or is not trusted: see ``reason``), ``disabled``
     (``SHIMTASK_NO_INDEX`` or ``ExecutorRegistry(index=False)``).
+    (A plain class: ``dataclasses`` would cost every execution its import.)
     """
 
-    file: str | None
-    status: str
-    records: list[EntryPointRecord]
-    path: list[tuple[str, int]] = field(default_factory=list)
-    watched: list[tuple[str, int]] = field(default_factory=list)
-    reason: str | None = None
-    elapsed: float = 0.0
+    __slots__ = ("elapsed", "file", "path", "reason", "records", "status", "watched")
+
+    def __init__(self, file: str | None, status: str, records: list[EntryPointRecord],
+                 path: list[tuple[str, int]] | None = None,
+                 watched: list[tuple[str, int]] | None = None, reason: str | None = None,
+                 elapsed: float = 0.0) -> None:
+        self.file = file
+        self.status = status
+        self.records = records
+        self.path = [] if path is None else path
+        self.watched = [] if watched is None else watched
+        self.reason = reason
+        self.elapsed = elapsed
+
+    def __repr__(self) -> str:
+        return (f"IndexState(file={self.file!r}, status={self.status!r}, "
+                f"records=<{len(self.records)}>, reason={self.reason!r})")
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -11,8 +11,8 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import final
+from types import MappingProxyType
+from typing import NamedTuple, final
 
 from .discovery import normalize_dist_name
 
@@ -49,14 +49,13 @@ def matches(pattern: str, name: str, dist: str | None) -> bool:
 
 
 @final
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """Allow/deny globs (``allow=None``: everything not denied) and, per executor name,
     the distribution that wins a conflict."""
 
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] = ()
-    prefer: Mapping[str, str] = field(default_factory=dict)
+    prefer: Mapping[str, str] = MappingProxyType({})
 
     @classmethod
     def from_env(

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, NamedTuple, final
 
 from ..errors import (
     ExecutorConflict,
@@ -58,8 +57,7 @@ ExecutorClass = type[ShimTaskExecutor[Any]]
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(NamedTuple):
     """What resolving a template gave: the executor type ``name``, the ``executor``
     class, and the entry point it came from (for an executor given as a class or
     registered in-process, a record of that class with no distribution)."""
