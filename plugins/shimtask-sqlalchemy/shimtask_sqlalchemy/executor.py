@@ -213,7 +213,8 @@ class _Run:
                  redact: Redactor) -> None:
         self.engine = engine
         self.sql = sql
-        self.params = params
+        # a tuple: SQLAlchemy reads a list of parameters as executemany's list of rows
+        self.params = params if isinstance(params, dict) else tuple(params)
         self.database = database
         self.redact = redact
 

@@ -37,8 +37,9 @@ def mask_uri(uri: str) -> str:
         url = make_url(uri)
     except (ArgumentError, ValueError, TypeError):
         return _USERINFO.sub(lambda m: m.group("head") + MASK, uri)
-    query = {k: (MASK if is_sensitive(k) else v) for k, v in url.query.items()}
-    return str(url.set(query=query).render_as_string(hide_password=True))
+    sensitive = [v for k, value in url.query.items() if is_sensitive(k)
+                 for v in ([value] if isinstance(value, str) else value)]
+    return Redactor(sensitive)(url.render_as_string(hide_password=True))
 
 
 def uri_secrets(uri: str) -> list[str]:
