@@ -110,7 +110,7 @@ def test(args: argparse.Namespace) -> int:
     failures = []
     steps = [
         ("lint", [tools / "ruff", "check", "shimtask_core", "tests", "plugins", "bench",
-                  "scripts", "examples"]),
+                  "scripts", "examples", "docs/hooks"]),
         ("types", [tools / "mypy"]),
         ("docs", [tools / "mkdocs", "build", "--strict", "--site-dir",
                   str(REPO / "build" / "site")]),

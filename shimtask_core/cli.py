@@ -43,6 +43,11 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``shimtask`` argument parser: the docs' CLI reference is rendered from it."""
+    return _build_parser()
+
+
 def _add_execute_parser(commands: Any) -> None:
     import argparse
 
