@@ -2,11 +2,13 @@
 
 Runs against the installed distribution (its real entry point, a real
 ``shimtask execute``) and the real PostgreSQL server of ``conftest``, with
-templates shaped as flytekit's SQLAlchemyTask writes them.
+templates shaped as flytekit's SQLAlchemyTask writes them; a SQLite file through
+SQLAlchemy's built-in dialect (positional ``qmark`` parameters) is a second database.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,17 @@ def rows_are(expected: list[dict[str, Any]]) -> Any:
     return check
 
 
+def sqlite_people(workdir: Path) -> Path:
+    path = workdir / "people.db"
+    if not path.exists():
+        with sqlite3.connect(path) as con:
+            con.execute("create table people (id integer, name text, age integer)")
+            con.executemany("insert into people values (?, ?, ?)",
+                            [(1, "alice", 34), (2, "bob", 27)])
+        con.close()
+    return path
+
+
 class TestSQLAlchemyContract(ExecutorContractSuite):
     executor_type = "sqlalchemy"
     distribution = "shimtask-sqlalchemy"
@@ -60,6 +73,8 @@ class TestSQLAlchemyContract(ExecutorContractSuite):
                    id="postgresql"),
             Sample(template(self.url), {"name": "x' OR '1'='1", "min_age": 0},
                    check=rows_are([]), id="an injection attempt stays a value"),
+            Sample(template(f"sqlite:///{sqlite_people(workdir)}"), {"name": "bob", "min_age": 0},
+                   check=rows_are([{"id": 2, "name": "bob", "age": 27}]), id="sqlite file"),
         ]
 
     def failing_samples(self, workdir: Path) -> list[FailingSample]:
