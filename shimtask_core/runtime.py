@@ -124,9 +124,7 @@ def execute(
     outputs_uri = storage.join(output_prefix, OUTPUTS_FILE)
     error_uri = storage.join(output_prefix, ERROR_FILE)
     ctx = ExecutionContext(
-        # absolute: the URIs written into outputs.pb must not depend on this directory
-        raw_output_prefix=storage.absolute(raw_output_prefix or storage.join(output_prefix,
-                                                                             "raw")),
+        raw_output_prefix=raw_output_prefix or storage.join(output_prefix, "raw"),
         output_prefix=output_prefix,
         checkpoint_path=checkpoint_path,
         prev_checkpoint=prev_checkpoint,
