@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shimtask_core import ExecutorRegistry, parse_template, run_template, template_to_json
+from shimtask_core import (
+    ExecutorRegistry,
+    make_template,
+    parse_template,
+    run_template,
+    template_to_json,
+)
 from shimtask_sqlite3 import SQLite3Executor
 
 REPO = Path(__file__).resolve().parents[3]
@@ -67,3 +74,22 @@ def test_flytekit_serialized_template_runs_unchanged(workdir: Path, stem: str) -
         rows = SQLite3Executor().execute_from_model(tt, name="alice", min_age=30)
         assert rows == [{"name": "alice", "age": 34}]
         assert rows.columns == ("name", "age")
+
+
+def test_the_docs_page_examples_run(workdir: Path, registry: ExecutorRegistry) -> None:
+    page = (REPO / "docs" / "plugins" / "sqlite.md").read_text()
+    custom = json.loads(re.findall(r"```json\n(.*?)```", page, re.DOTALL)[0])
+    tt = make_template("big_cities", "sqlite", inputs={"country": str, "min_population": int},
+                       outputs={"results": list[dict]}, custom=custom)
+    expected = [{"name": "Tokyo", "population": 13_960_000},
+                {"name": "Yokohama", "population": 3_770_000},
+                {"name": "Osaka", "population": 2_750_000},
+                {"name": "Nagoya", "population": 2_330_000}]
+    assert run_template(tt, registry=registry, country="Japan",
+                        min_population=2_000_000) == expected
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+               if "make_template" in b]
+    code = code.replace("run_template(tt, ", "result = run_template(tt, registry=registry, ")
+    namespace: dict[str, Any] = {"registry": registry}
+    exec(compile(code, "docs/plugins/sqlite.md", "exec"), namespace)
+    assert namespace["result"] == expected
