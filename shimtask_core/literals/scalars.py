@@ -16,6 +16,7 @@ from flyteidl.core import literals_pb2
 
 from .base import INT64_MAX, INT64_MIN, MSGPACK, Mismatch, got, literal_kind
 from .structs import msgpack_dumps, msgpack_literal, msgpack_loads, plain_msgpack
+from .timetext import MAX_DURATION_SECONDS, duration_from_seconds, parse_datetime
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -58,7 +59,8 @@ def check_str(value: Any) -> str:
 
 def check_bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
+        # numpy.bool_ (named numpy.bool since numpy 2); numpy is never imported for this
+        if type(value).__name__ in ("bool_", "bool") and type(value).__module__ == "numpy":
             return bool(value)
         raise Mismatch("bool", got(value))
     return value
@@ -69,12 +71,19 @@ def check_datetime(value: Any) -> _dt.datetime:
         raise Mismatch("datetime", got(value))
     if value.tzinfo is None:
         return value.replace(tzinfo=_UTC)
-    return value.astimezone(_UTC)
+    try:
+        return value.astimezone(_UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise Mismatch("datetime", f"{value.isoformat()}, which is outside the datetimes "
+                                   f"Flyte can hold in UTC (years 1 to 9999)") from None
 
 
 def check_duration(value: Any) -> _dt.timedelta:
     if not isinstance(value, _dt.timedelta):
         raise Mismatch("timedelta", got(value))
+    if abs(value.days) * 86400 > MAX_DURATION_SECONDS:
+        raise Mismatch("timedelta", f"{value}, which is beyond the longest duration Flyte "
+                                    f"can hold (+-10,000 years)")
     return value
 
 
@@ -97,7 +106,7 @@ def seconds(value: Any) -> float:
 def parse_iso_datetime(value: Any) -> _dt.datetime:
     if isinstance(value, str):
         try:
-            return check_datetime(_dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+            return parse_datetime(value)
         except ValueError:
             pass
     raise Mismatch("datetime", got(value))
@@ -105,7 +114,10 @@ def parse_iso_datetime(value: Any) -> _dt.datetime:
 
 def parse_seconds(value: Any) -> _dt.timedelta:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.timedelta(seconds=value)
+        try:
+            return duration_from_seconds(value)
+        except (ValueError, OverflowError) as exc:
+            raise Mismatch("timedelta", str(exc)) from None
     raise Mismatch("timedelta", got(value))
 
 
@@ -177,7 +189,10 @@ def decode_int(lit: literals_pb2.Literal) -> Any:
     if which == "integer":
         return primitive.integer
     if which == "float_value" and primitive.float_value.is_integer():
-        return int(primitive.float_value)  # the Flyte console sends numbers as floats
+        number = int(primitive.float_value)  # the Flyte console sends numbers as floats
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise Mismatch("int (64-bit)", f"{primitive.float_value:g}, which overflows int64")
+        return number
     return via_msgpack(lit, check_int, "int")
 
 
