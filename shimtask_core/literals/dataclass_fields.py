@@ -17,7 +17,7 @@ from flyteidl.core import types_pb2
 
 from . import scalars
 from .base import Mismatch, Normalizer, SimpleType, got
-from .structs import struct_to_python
+from .structs import instance_fields, struct_to_python
 from .types import SIMPLE_KINDS, describe
 from .unions import type_kind, value_kinds
 
@@ -48,7 +48,10 @@ def dataclass_normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalize
 
     def normalize(value: Any) -> Any:
         if not isinstance(value, Mapping):
-            raise Mismatch(expected, got(value))
+            instance = instance_fields(value)  # a dataclass instance: its fields
+            if instance is None:
+                raise Mismatch(expected, got(value))
+            value = instance
         missing = [n for n in required if n not in value]
         if missing:
             raise Mismatch(expected, f"a dict without field(s) {', '.join(map(repr, missing))}")

@@ -23,6 +23,8 @@ union / optional                    ``Union[...]`` / ``Optional[T]``
 blob (single)                       :class:`shimtask_core.files.File`
 blob (multipart)                    :class:`shimtask_core.files.Directory`
 structured dataset, schema          ``pyarrow.Table`` (extra ``shimtask-core[arrow]``)
+STRUCT declaring a dataclass        ``dict`` of its fields (a dataclass instance is
+                                    accepted as an output or input value)
 ==================================  =================================================
 """
 
@@ -36,7 +38,8 @@ from typing import Any
 from flyteidl.core import types_pb2
 
 from ..errors import UnsupportedType
-from .base import LiteralType, is_dataframe_type
+from .base import LiteralType, SimpleType, is_dataframe_type
+from .structs import struct_to_python
 from .types import DECLARED_BY, EXTERNAL_KINDS, SIMPLE_KINDS, describe, union_tag
 
 
@@ -73,7 +76,9 @@ def literal_type_of(py_type: Any) -> types_pb2.LiteralType:
     (BINARY), ``Optional`` and ``Union`` (variants tagged with flytekit's tags),
     ``enum.Enum`` subclasses with ``str`` values, :class:`~shimtask_core.files.File`,
     :class:`~shimtask_core.files.Directory`, ``pyarrow.Table`` and
-    ``pandas.DataFrame`` (structured datasets). A ``LiteralType`` is returned as is.
+    ``pandas.DataFrame`` (structured datasets), and dataclasses (a STRUCT with each
+    field's type and a JSON schema, as flytekit declares them; values travel as a
+    generic Struct, which needs no msgpack). A ``LiteralType`` is returned as is.
     """
     if isinstance(py_type, LiteralType):
         return py_type
@@ -100,6 +105,8 @@ def literal_type_of(py_type: Any) -> types_pb2.LiteralType:
 
 
 def _class_literal_type(py_type: type) -> types_pb2.LiteralType | None:
+    if hasattr(py_type, "__dataclass_fields__"):  # (dataclasses is imported by its maker)
+        return _dataclass_literal_type(py_type)
     if issubclass(py_type, enum.Enum):
         values = [member.value for member in py_type]
         if not values or not all(isinstance(v, str) for v in values):
@@ -126,3 +133,61 @@ def _union_literal_type(args: tuple[Any, ...]) -> types_pb2.LiteralType:
         tagged.structure.tag = union_tag(variant)
         variants.append(tagged)
     return LiteralType(union_type=types_pb2.UnionType(variants=variants))
+
+
+def _dataclass_literal_type(cls: type) -> types_pb2.LiteralType:
+    """A dataclass as flytekit declares it: STRUCT, ``structure.dataclass_type`` holding each
+    field's type, and a JSON schema in ``metadata`` (title, required fields, closed)."""
+    import dataclasses
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # an annotation naming something that does not exist
+        raise UnsupportedType(f"{cls.__name__} (its field types cannot be read: {exc})"
+                              ) from None
+    lt = LiteralType(simple=SimpleType.STRUCT)
+    properties: dict[str, Any] = {}
+    required = []
+    for field in dataclasses.fields(cls):
+        try:
+            field_type = literal_type_of(hints[field.name])
+        except UnsupportedType as exc:
+            raise UnsupportedType(f"{cls.__name__}.{field.name}: {exc.type_description}"
+                                  ) from None
+        lt.structure.dataclass_type[field.name].CopyFrom(field_type)
+        properties[field.name] = _json_schema(field_type)
+        if (field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING):
+            required.append(field.name)
+    lt.metadata.update({"title": cls.__name__, "type": "object", "properties": properties,
+                        "required": required, "additionalProperties": False})
+    return lt
+
+
+_SCHEMA_TYPES: dict[int, dict[str, Any]] = {
+    SimpleType.INTEGER: {"type": "integer"},
+    SimpleType.FLOAT: {"type": "number"},
+    SimpleType.STRING: {"type": "string"},
+    SimpleType.BOOLEAN: {"type": "boolean"},
+    SimpleType.DATETIME: {"type": "string", "format": "date-time"},
+    SimpleType.DURATION: {"type": "number"},
+    SimpleType.NONE: {"type": "null"},
+}
+
+
+def _json_schema(lt: types_pb2.LiteralType) -> dict[str, Any]:
+    """The JSON schema of one field's values, as far as JSON can say it."""
+    kind = lt.WhichOneof("type")
+    if kind == "simple":
+        if lt.simple == SimpleType.STRUCT and lt.HasField("metadata"):
+            return struct_to_python(lt.metadata)
+        return dict(_SCHEMA_TYPES.get(lt.simple, {"type": "object"}))
+    if kind == "collection_type":
+        return {"type": "array", "items": _json_schema(lt.collection_type)}
+    if kind == "map_value_type":
+        return {"type": "object", "additionalProperties": _json_schema(lt.map_value_type)}
+    if kind == "union_type":
+        return {"anyOf": [_json_schema(v) for v in lt.union_type.variants]}
+    if kind == "enum_type":
+        return {"type": "string", "enum": list(lt.enum_type.values)}
+    return {}

@@ -52,6 +52,16 @@ def msgpack_literal(lit: literals_pb2.Literal) -> tuple[bool, Any]:
 # --- plain values: what each form can carry -------------------------------------------
 
 
+def instance_fields(value: Any) -> dict[str, Any] | None:
+    """A dataclass *instance*'s fields by name (one level: nested ones stay instances),
+    else None. flytekit users return dataclass instances for dataclass outputs."""
+    if isinstance(value, type) or not hasattr(type(value), "__dataclass_fields__"):
+        return None
+    import dataclasses  # imported already: the value's class was made with it
+
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
 def plain_json(value: Any, path: str) -> Any:
     """The value as plain JSON (dicts, lists) or a mismatch naming where it cannot be one.
 
@@ -77,6 +87,9 @@ def plain_json(value: Any, path: str) -> Any:
         return plain
     if isinstance(value, (list, tuple)):
         return [plain_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    fields = instance_fields(value)
+    if fields is not None:
+        return plain_json(fields, path)
     raise Mismatch("dict of JSON values", f"{got(value)} at {path or 'top'}")
 
 
@@ -99,6 +112,9 @@ def plain_msgpack(value: Any, path: str) -> Any:
         return [plain_msgpack(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
+    fields = instance_fields(value)
+    if fields is not None:
+        return plain_msgpack(fields, path)
     raise Mismatch("msgpack value", f"{got(value)} at {path or 'top'}")
 
 
@@ -106,9 +122,9 @@ def plain_msgpack(value: Any, path: str) -> Any:
 
 
 def fill_generic(value: Any, target: literals_pb2.Literal) -> None:
-    """A dict as a generic Struct."""
+    """A dict (or a dataclass instance) as a generic Struct."""
     if not isinstance(value, Mapping):
-        raise Mismatch("dict", got(value))
+        value = _mapping(value)
     plain = plain_json(value, "")
     generic = target.scalar.generic
     generic.SetInParent()
@@ -117,12 +133,19 @@ def fill_generic(value: Any, target: literals_pb2.Literal) -> None:
 
 
 def fill_msgpack_dict(value: Any, target: literals_pb2.Literal) -> None:
-    """A dict as a msgpack Binary (as flytekit >= 1.14 writes dicts)."""
+    """A dict (or a dataclass instance) as a msgpack Binary (as flytekit >= 1.14 writes)."""
     if not isinstance(value, Mapping):
-        raise Mismatch("dict", got(value))
+        value = _mapping(value)
     binary = target.scalar.binary
     binary.value = msgpack_dumps(plain_msgpack(value, ""))
     binary.tag = MSGPACK
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    fields = instance_fields(value)
+    if fields is None:
+        raise Mismatch("dict", got(value))
+    return fields
 
 
 # --- reading ------------------------------------------------------------------------
