@@ -90,8 +90,9 @@ class ExternalConverter(Protocol):
     def python_type(self, lt: types_pb2.LiteralType) -> Any:
         """The Python type a value of ``lt`` decodes to."""
 
-    def filler(self, lt: types_pb2.LiteralType) -> Filler:
-        """The strict filler of ``lt``."""
+    def filler(self, lt: types_pb2.LiteralType, *, by_reference: bool = False) -> Filler:
+        """The strict filler of ``lt``; ``by_reference``: a local path is written as is
+        (made absolute), not uploaded."""
 
     def decoder(self, lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
         """The decoder of ``lt``; ``lazy``: a reference to the data, nothing read."""

@@ -20,19 +20,25 @@ from .types import describe
 
 
 class _Variable:
-    __slots__ = ("decode", "encode", "expected", "fill", "is_dict", "name", "optional")
+    __slots__ = ("decode", "encode", "expected", "fields", "fill", "is_dict", "name",
+                 "optional")
 
-    def __init__(self, name: str, lt: types_pb2.LiteralType, *, lazy: bool = False) -> None:
+    def __init__(self, name: str, lt: types_pb2.LiteralType, *, lazy: bool = False,
+                 by_reference: bool = False) -> None:
         self.name = name
         self.expected = describe(lt)
         try:
-            self.fill = filler_for(lt)
+            self.fill = filler_for(lt, by_reference=by_reference)
             self.decode = _lazy_decoder(lt) if lazy else decoder_for(lt)
         except UnsupportedType as exc:
             raise UnsupportedType(exc.type_description, variable=name) from None
         self.encode = encoder_for(lt, fill=self.fill)
         self.optional = _accepts_none(lt)
         self.is_dict = _is_dict_type(lt)
+        #: the field names of a dataclass type (None for any other type)
+        self.fields = (frozenset(lt.structure.dataclass_type)
+                       if lt.WhichOneof("type") == "simple" and lt.structure.dataclass_type
+                       else None)
 
 
 def _accepts_none(lt: types_pb2.LiteralType) -> bool:
@@ -72,9 +78,9 @@ def _lazy_decoder(lt: types_pb2.LiteralType) -> Decoder:
     return decoder_for(lt)
 
 
-def _variables(variable_map: interface_pb2.VariableMap, *,
-               lazy_datasets: bool = False) -> dict[str, _Variable]:
-    return {name: _Variable(name, var.type, lazy=lazy_datasets)
+def _variables(variable_map: interface_pb2.VariableMap, *, lazy_datasets: bool = False,
+               by_reference: bool = False) -> dict[str, _Variable]:
+    return {name: _Variable(name, var.type, lazy=lazy_datasets, by_reference=by_reference)
             for name, var in sorted(variable_map.variables.items())}
 
 
@@ -96,8 +102,14 @@ class InterfaceCodec:
 
     def __init__(self, interface: interface_pb2.TypedInterface, *,
                  lazy_datasets: bool = False) -> None:
-        """``lazy_datasets``: structured-dataset *inputs* decode to ``DatasetRef``s."""
-        self.inputs = _variables(interface.inputs, lazy_datasets=lazy_datasets)
+        """``lazy_datasets``: structured-dataset *inputs* decode to ``DatasetRef``s.
+
+        Local files, directories and datasets given as inputs are passed by their path
+        (:meth:`encode_inputs` copies nothing); outputs are uploaded under the raw
+        output prefix, where the next task can read them.
+        """
+        self.inputs = _variables(interface.inputs, lazy_datasets=lazy_datasets,
+                                 by_reference=True)
         self.outputs = _variables(interface.outputs)
         names = sorted(self.outputs, key=lambda n: int(n[1:]) if n[1:].isdigit() else -1)
         self._outputs_by_index = (
@@ -150,6 +162,9 @@ class InterfaceCodec:
         literals = literal_map.literals
         single = self._single_output
         if single is not None and (single.is_dict or not isinstance(result, Mapping)):
+            if (single.fields is not None and isinstance(result, Mapping)
+                    and list(result) == [single.name] and single.name not in single.fields):
+                result = result[single.name]  # {"point": {...}} for the one output "point"
             _fill_variable(single, result, literals[single.name], "output")
             return literal_map
         by_name = self.outputs_by_name(result)
@@ -161,7 +176,8 @@ class InterfaceCodec:
         """Pair a return value with output names: never by protobuf map order.
 
         * no outputs: the executor returns ``None``;
-        * one output: the value itself (or ``{name: value}`` when the type is not a dict);
+        * one output: the value itself (or ``{name: value}`` when the type is not a dict;
+          another dict for it is an OutputMismatch naming the keys that are wrong);
         * several: a dict (or NamedTuple) keyed by name; a plain tuple only when the
           names are flytekit's positional ``o0, o1, ...``.
         """
@@ -174,8 +190,11 @@ class InterfaceCodec:
             return {}
         if len(outputs) == 1:
             (name,) = outputs
-            if isinstance(result, Mapping) and list(result) == [name] and not outputs[name].is_dict:
-                return dict(result)
+            if isinstance(result, Mapping) and not outputs[name].is_dict:
+                if list(result) == [name]:
+                    return dict(result)
+                raise self._mismatch(result, f"; for one output, return the value itself or "
+                                             f"{{{name!r}: value}}")
             return {name: result}
         if isinstance(result, tuple) and hasattr(result, "_asdict"):
             result = result._asdict()
@@ -192,21 +211,25 @@ class InterfaceCodec:
 
     def _outputs_from_mapping(self, result: Mapping[Any, Any]) -> dict[str, Any]:
         """Several outputs returned as a dict: exactly the declared names."""
+        if set(result) != set(self.outputs):
+            raise self._mismatch(result)
+        return dict(result)
+
+    def _mismatch(self, result: Mapping[Any, Any], hint: str = "") -> OutputMismatch:
+        """The OutputMismatch for a dict whose keys are not the declared output names."""
         declared = sorted(self.outputs)
         missing = [n for n in declared if n not in result]
         extra = sorted(str(n) for n in result if n not in self.outputs)
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(map(repr, missing))}")
-            if extra:
-                parts.append(f"unknown {', '.join(map(repr, extra))}")
-            raise OutputMismatch(
-                f"executor outputs do not match the template: {'; '.join(parts)} "
-                f"(declared: {', '.join(declared)})",
-                declared=declared,
-            )
-        return dict(result)
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"unknown {', '.join(map(repr, extra))}")
+        return OutputMismatch(
+            f"executor outputs do not match the template: {'; '.join(parts)} "
+            f"(declared: {', '.join(declared)}){hint}",
+            declared=declared,
+        )
 
     def _outputs_from_sequence(self, result: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
         """Several outputs returned as a tuple: only for flytekit's positional names."""

@@ -13,8 +13,9 @@ when a dataset is converted. Written exactly as flytekit writes them:
 
 Output values: a ``pyarrow.Table`` (or ``RecordBatch``), a ``pandas.DataFrame``
 (written as ``DataFrame.to_parquet`` writes it) or a list of dict records
-(column order from the first record, or from ``.columns`` when the list has
-one, so an empty result keeps its columns). A ``pyarrow.RecordBatchReader`` or
+(the columns are the union of the records' keys in the order first met, after
+``.columns`` when the list has one, so an empty result keeps its columns; a
+record without a key has null there: nothing is dropped). A ``pyarrow.RecordBatchReader`` or
 an iterator of ``RecordBatch``es (with a ``schema`` attribute if it may be empty) is
 a stream: it is written batch by batch, never held whole, so a query result larger
 than memory can be an output; errors the stream raises pass through as they are,
@@ -139,9 +140,10 @@ def _records_table(pa: Any, records: Any, expected: str, columns: list[tuple[str
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise Mismatch(expected, f"record [{index}] {got(record)}, not a dict")
-    names = [str(c) for c in getattr(records, "columns", ())]
-    if not names and records:
-        names = list(records[0])
+    # Every key of every record (pyarrow's from_pylist would keep the first record's only).
+    keys = list(dict.fromkeys([*getattr(records, "columns", ()),
+                               *(key for record in records for key in record)]))
+    names = [str(k) for k in keys]
     declared = dict(columns)
     for name in names:
         declared.setdefault(name, None)
@@ -149,11 +151,10 @@ def _records_table(pa: Any, records: Any, expected: str, columns: list[tuple[str
         if not records:
             return pa.table({n: pa.array([], type=_arrow_type(pa, declared.get(n)) or pa.null())
                              for n in (names or list(declared))})
-        table = pa.Table.from_pylist(list(records))
+        table = pa.Table.from_pydict({name: [record.get(key) for record in records]
+                                      for key, name in zip(keys, names, strict=True)})
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise Mismatch(expected, f"records pyarrow cannot make a table of ({exc})") from None
-    if names and table.column_names != names and set(names) <= set(table.column_names):
-        table = table.select(names)
     for name, lt in columns:  # all-None columns get their declared type
         target = _arrow_type(pa, lt)
         if target is not None and name in table.column_names:
@@ -163,15 +164,16 @@ def _records_table(pa: Any, records: Any, expected: str, columns: list[tuple[str
     return table
 
 
-def dataset_filler(lt: types_pb2.LiteralType) -> Filler:
-    """The filler of a structured dataset or schema type: writes parquet, then the literal."""
+def dataset_filler(lt: types_pb2.LiteralType, *, by_reference: bool = False) -> Filler:
+    """The filler of a structured dataset or schema type: writes parquet, then the literal
+    (``by_reference``: local parquet data keeps its absolute path, nothing is copied)."""
     expected = describe(lt)
     sdt, columns = _declared(lt)
     names = [name for name, _ in columns]
 
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         if isinstance(value, (str, os.PathLike)):
-            uri = _existing_dataset_uri(os.fspath(value), expected)
+            uri = _existing_dataset_uri(os.fspath(value), expected, by_reference)
         else:
             uri = _write_table(value)
         dataset = target.scalar.structured_dataset
@@ -201,13 +203,16 @@ def dataset_filler(lt: types_pb2.LiteralType) -> Filler:
     return fill
 
 
-def _existing_dataset_uri(text: str, expected: str) -> str:
-    """Parquet data already written: a remote URI is used as is, local data is uploaded."""
+def _existing_dataset_uri(text: str, expected: str, by_reference: bool = False) -> str:
+    """Parquet data already written: a remote URI is used as is, local data is uploaded
+    (``by_reference``: referenced where it is)."""
     local = storage.local_path(text)
     if local is None:
         return text
     if not os.path.exists(local):
         raise Mismatch(expected, f"{text!r}, which does not exist")
+    if by_reference:
+        return os.path.abspath(local)
     uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
     if os.path.isdir(local):
         storage.put(local, uri, recursive=True)

@@ -20,8 +20,13 @@ from .structs import fill_generic, fill_msgpack_dict
 from .types import EXTERNAL_KINDS, SIMPLE_KINDS, describe, is_msgpack_struct
 
 
-def filler_for(lt: types_pb2.LiteralType) -> Filler:
-    """Build the strict filler for ``lt``: ``fill(value, empty_literal)`` writes the value."""
+def filler_for(lt: types_pb2.LiteralType, *, by_reference: bool = False) -> Filler:
+    """Build the strict filler for ``lt``: ``fill(value, empty_literal)`` writes the value.
+
+    ``by_reference``: local files, directories and datasets are written as their
+    (absolute) path instead of being uploaded under the raw output prefix, as inputs
+    of a local run are passed: a multi-GB input is not copied to be read once.
+    """
     kind = lt.WhichOneof("type")
     if kind == "simple":
         if lt.simple == SimpleType.STRUCT:
@@ -35,19 +40,20 @@ def filler_for(lt: types_pb2.LiteralType) -> Filler:
             from .floatlist import float_list_filler  # loaded when one is met (import cost)
 
             return float_list_filler(_collection_filler(fill_float))
-        return _collection_filler(filler_for(item))
+        return _collection_filler(filler_for(item, by_reference=by_reference))
     elif kind == "map_value_type":
-        return _map_filler(filler_for(lt.map_value_type))
+        return _map_filler(filler_for(lt.map_value_type, by_reference=by_reference))
     elif kind == "union_type":
         from .unions import union_filler  # loaded when a union is met (import cost)
 
-        return union_filler(lt, [filler_for(v) for v in lt.union_type.variants])
+        return union_filler(lt, [filler_for(v, by_reference=by_reference)
+                                 for v in lt.union_type.variants])
     elif kind == "enum_type":
         return _enum_filler(lt)
     elif kind in EXTERNAL_KINDS:
         from . import external  # loaded when a blob or dataset is met (import cost)
 
-        return external.converter(kind).filler(lt)
+        return external.converter(kind).filler(lt, by_reference=by_reference)
     raise UnsupportedType(describe(lt))
 
 

@@ -7,7 +7,9 @@ through fsspec for remote URIs and not at all for local ones. An output is a
 ``File``/``Directory``, a ``str`` or any ``os.PathLike``: a local path is
 uploaded under the execution's raw output prefix with a unique name (as
 flytekit does: ``<prefix>/<32 hex>/<file name>`` for a file, ``<prefix>/<32 hex>``
-for a directory); a remote URI is written as is, without copying.
+for a directory); a remote URI is written as is, without copying. Inputs
+built from Python values (``shimtask run``, ``run_template``) are passed by
+their absolute path instead: a local run copies nothing.
 """
 
 from __future__ import annotations
@@ -167,14 +169,15 @@ def _download_dir() -> str:
 # --- the codec ----------------------------------------------------------------------
 
 
-def _output_uri(value: Any, multi: bool, expected: str) -> str:
-    """The URI to write for an output value, uploading local content first."""
+def _output_uri(value: Any, multi: bool, expected: str, by_reference: bool = False) -> str:
+    """The URI to write for a value: uploading local content first, or (``by_reference``)
+    its absolute path."""
     cls: type[_Blob] = Directory if multi else File
     if isinstance(value, _Blob):
         if not isinstance(value, cls):
             raise Mismatch(expected, got(value))
-        if value.uri is not None:
-            return value.uri  # already in storage: written as is, as flytekit does
+        if value.uri is not None:  # already in storage: written as is, as flytekit does
+            return storage.absolute(value.uri)
         local = value._local
         assert local is not None
     elif isinstance(value, (str, os.PathLike)):
@@ -192,6 +195,8 @@ def _output_uri(value: Any, multi: bool, expected: str) -> str:
         raise Mismatch(expected, f"{local!r}, which is not a directory")
     if not multi and not os.path.isfile(local):
         raise Mismatch(expected, f"{local!r}, which is not a file")
+    if by_reference:
+        return os.path.abspath(local)
     return upload(local, multi=multi)
 
 
@@ -204,14 +209,15 @@ def upload(local: str, *, multi: bool) -> str:
     return uri
 
 
-def blob_filler(lt: types_pb2.LiteralType) -> Filler:
-    """The filler of a blob type: a File/Directory, path or URI -> a blob literal."""
+def blob_filler(lt: types_pb2.LiteralType, *, by_reference: bool = False) -> Filler:
+    """The filler of a blob type: a File/Directory, path or URI -> a blob literal
+    (``by_reference``: a local one keeps its path, made absolute, and is not copied)."""
     multi = lt.blob.dimensionality == _MULTIPART
     blob_type = lt.blob
     expected = describe(lt)
 
     def fill(value: Any, target: literals_pb2.Literal) -> None:
-        uri = _output_uri(value, multi, expected)
+        uri = _output_uri(value, multi, expected, by_reference)
         blob = target.scalar.blob
         blob.metadata.type.CopyFrom(blob_type)
         blob.uri = uri
