@@ -56,12 +56,16 @@ class ShimTaskExecutor(Generic[T], metaclass=_InstanceTracker):
         # Accept and ignore arguments, as the seed API does.
         pass
 
-    def execute_from_model(self, tt: TaskTemplate, **kwargs: Any) -> Any:
+    def execute_from_model(self, tt: TaskTemplate, /, **kwargs: Any) -> Any:
         """Compute the outputs from the template and the Python input values.
 
         Only what was serialized into ``tt`` is available (its ``custom`` field
         above all). Return a single value for one output, a dict keyed by output
         name for several, or ``None`` when there are no outputs.
+
+        Declare ``self`` and ``tt`` positional-only (``/``), as here, and inputs
+        named ``self`` or ``tt`` reach ``kwargs`` too; with the seed API's
+        ``(self, tt, **kwargs)`` a template with such an input is refused when loaded.
         """
         raise NotImplementedError(
             f"{type(self).__name__}.execute_from_model must be overridden by the executor"

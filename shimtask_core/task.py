@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .context import ExecutionContext, using_context
-from .errors import ExecutorFailed, ShimTaskError
+from .errors import ExecutorFailed, ShimTaskError, TemplateError
 from .executor import ShimTaskExecutor
 from .literals import InterfaceCodec
 from .registry import ExecutorRegistry, Resolution, default_registry
@@ -45,6 +45,7 @@ class ExecutableTemplateShimTask:
             executor_type = self._registry.resolution(executor_type, template=tt)
         self._resolution = executor_type
         self._task_template = tt
+        check_input_names(tt, executor_type.executor)
         try:
             self._executor = executor_type.executor()
         except ShimTaskError:
@@ -86,8 +87,11 @@ class ExecutableTemplateShimTask:
                 self._task_template.interface, lazy_datasets=self.executor_type.lazy_datasets)
         return codec
 
-    def execute(self, **kwargs: Any) -> Any:
-        """Send everything to the executor, through the hook so wrapper plugins see it."""
+    def execute(self, /, **kwargs: Any) -> Any:
+        """Send everything to the executor, through the hook so wrapper plugins see it.
+
+        (``self`` is positional-only, so an input may be named ``self``.)
+        """
         executor = self._executor
         tt = self._task_template
         hook = self._registry.execution_hook()
@@ -138,14 +142,44 @@ class ExecutableTemplateShimTask:
         return outputs
 
 
-def run_template(
-    tt: TaskTemplate, *, registry: ExecutorRegistry | None = None, **inputs: Any
-) -> Any:
+def run_template(tt: TaskTemplate, /, **inputs: Any) -> Any:
     """Resolve the template's executor, run it on ``inputs`` and return the Python outputs.
 
     The outputs are a single value for one output, a dict by output name for
-    several, and None for none.
+    several, and None for none. Any input name works (``tt`` included);
+    ``registry=`` is the registry to resolve with when its value is an
+    :class:`ExecutorRegistry`, and an input otherwise.
     """
-    registry = registry or default_registry()
+    registry = inputs.get("registry")
+    if isinstance(registry, ExecutorRegistry):
+        del inputs["registry"]
+    else:
+        registry = default_registry()
     return ExecutableTemplateShimTask(tt, registry.resolution(tt), registry=registry).run(inputs)
+
+
+def check_input_names(tt: TaskTemplate, executor_cls: type[ShimTaskExecutor[Any]]) -> None:
+    """Refuse, when the template is loaded, an input that the executor's own signature
+    cannot receive: ``execute_from_model(self, tt, **inputs)`` is called with ``self`` and
+    ``tt`` by position and every input by name, so an input named like either of those
+    parameters collides with it (unless the executor declares them positional-only)."""
+    names = tt.interface.inputs.variables
+    if not names:
+        return
+    func: Any = getattr(executor_cls, "execute_from_model", None)
+    while hasattr(func, "__wrapped__"):  # functools.wraps: the signature that binds last
+        func = func.__wrapped__
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return
+    by_position = code.co_varnames[:min(code.co_argcount, 2)]  # (self, tt)
+    colliding = [p for p in by_position[code.co_posonlyargcount:] if p in names]
+    if colliding:
+        name = colliding[0]
+        params = ", ".join(code.co_varnames[:code.co_argcount])
+        raise TemplateError(
+            f"input {name!r} cannot reach {executor_cls.__qualname__}.execute_from_model"
+            f"({params}, **...): its parameter {name!r} takes that name. Rename the input, "
+            f"or let the executor take its parameters by position only: "
+            f"def execute_from_model({params}, /, **inputs)", source=tt.id.name or None)
 
