@@ -35,25 +35,60 @@ __all__ = [
 
 
 def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTemplate:
-    """Parse a template from protobuf bytes or protobuf-JSON text (detected by content)."""
-    stripped = data.lstrip()
-    if stripped.startswith(b"{"):
-        from google.protobuf import json_format  # only for the JSON form
+    """Parse a template from protobuf bytes or protobuf-JSON text.
 
+    The form is the file's: a ``.json`` name, or text that starts like JSON (after a
+    UTF-8 byte-order mark, which editors on Windows write), is JSON, and JSON that is
+    not valid says where (line and column); anything else is protobuf.
+    """
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM):]
+    stripped = data.lstrip()
+    json_error: TemplateError | None = None
+    if source.lower().endswith(".json"):
+        return _parse_json_template(data, source)
+    if stripped[:1] == b"{":
         try:
-            return json_format.Parse(stripped.decode("utf-8"), TaskTemplate())
-        except (json_format.ParseError, UnicodeDecodeError) as exc:
-            raise TemplateError(f"not a TaskTemplate in protobuf-JSON form: {exc}",
-                                source=source) from None
+            return _parse_json_template(data, source)
+        except TemplateError as exc:  # protobuf bytes may start like this too: try them
+            json_error = exc
     tt = TaskTemplate()
     try:
         tt.ParseFromString(data)
     except DecodeError as exc:
+        if json_error is not None:
+            raise json_error from None
         raise TemplateError(f"not a TaskTemplate protobuf: {exc}", source=source) from None
     if not data or (not tt.id.name and not tt.type):
-        raise TemplateError("the template has neither a type nor an id; is this a "
-                            "TaskTemplate file?", source=source)
+        raise json_error or TemplateError("the template has neither a type nor an id; is "
+                                          "this a TaskTemplate file?", source=source)
     return tt
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _parse_json_template(data: bytes, source: str) -> tasks_pb2.TaskTemplate:
+    import json  # only for the JSON form
+
+    from google.protobuf import json_format
+
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"not UTF-8 text, so not a protobuf-JSON template: {exc}",
+                            source=source) from None
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"not valid JSON: {exc.msg} at line {exc.lineno} column "
+                            f"{exc.colno}", source=source) from None
+    if not isinstance(document, dict):
+        raise TemplateError(f"expected a JSON object (a TaskTemplate in protobuf-JSON form), "
+                            f"got a JSON {type(document).__name__}", source=source)
+    try:
+        return json_format.ParseDict(document, TaskTemplate())
+    except json_format.ParseError as exc:
+        raise TemplateError(f"not a TaskTemplate in protobuf-JSON form: {exc}",
+                            source=source) from None
 
 
 def custom_of(tt: tasks_pb2.TaskTemplate) -> dict[str, Any]:
