@@ -19,6 +19,7 @@ from .context import ExecutionContext
 from .errors import (
     EXIT_UNWRITTEN,
     ExecutorFailed,
+    MissingDependency,
     ShimTaskError,
     TemplateError,
     Terminated,
@@ -124,7 +125,9 @@ def execute(
     outputs_uri = storage.join(output_prefix, OUTPUTS_FILE)
     error_uri = storage.join(output_prefix, ERROR_FILE)
     ctx = ExecutionContext(
-        raw_output_prefix=raw_output_prefix or storage.join(output_prefix, "raw"),
+        # absolute: the URIs written into outputs.pb must not depend on this directory
+        raw_output_prefix=storage.absolute(raw_output_prefix or storage.join(output_prefix,
+                                                                             "raw")),
         output_prefix=output_prefix,
         checkpoint_path=checkpoint_path,
         prev_checkpoint=prev_checkpoint,
@@ -314,6 +317,8 @@ def _write_exclusive(uri: str, data: bytes, *, stale: str, stale_required: bool 
                     raise
             storage.write_bytes(uri, data)
             return
+        except MissingDependency:
+            raise  # a package that is not installed: no retry will bring it
         except ShimTaskError:
             if attempt == 2:
                 raise

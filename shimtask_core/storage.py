@@ -52,6 +52,14 @@ def join(prefix: str, name: str) -> str:
     return prefix.rstrip("/") + "/" + name if prefix else name
 
 
+def absolute(uri: str) -> str:
+    """``uri`` with a local path made absolute (``rawrel`` -> ``/work/rawrel``; ``file:`` URIs
+    become the path): URIs written into literals are read from other directories and
+    other machines. Remote URIs are returned unchanged."""
+    path = local_path(uri)
+    return uri if path is None else os.path.abspath(path)
+
+
 # fsspec protocol -> (the package implementing it, the shimtask-core extra installing it)
 _IMPLEMENTATIONS = {
     "s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"),
