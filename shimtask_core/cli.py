@@ -6,10 +6,11 @@ shows the traceback. Everything here is callable from Python without the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_UNWRITTEN, ShimTaskError, TemplateError, Terminated, UsageError
@@ -97,7 +98,13 @@ def _add_run_parser(commands: Any) -> None:
                      help="an input value (repeatable)")
     run.add_argument("--inputs-json", metavar="FILE",
                      help="a JSON object of inputs by name (-i values override it)")
-    run.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
+    run.add_argument("--json", action="store_true",
+                     help="print the outputs as one JSON object (RFC 8259: NaN and infinities "
+                     "are the strings \"NaN\", \"Infinity\", \"-Infinity\")")
+    run.add_argument("--raw-output-data-prefix", metavar="URI",
+                     help="where file, directory and dataset outputs are written (default: a "
+                     "new directory, named on stderr when it holds files or directories; "
+                     "datasets are printed and removed)")
 
 
 def _add_plugins_parser(commands: Any) -> None:
@@ -322,8 +329,10 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     assert result.error is not None
     first_line = result.error.message.splitlines()[0] if result.error.message else ""
     if not result.written:
-        print(f"shimtask: error: could not write a result: {result.write_error} "
-              f"(the task had failed with {result.error.code}: {first_line})", file=sys.stderr)
+        cause = ("" if first_line == result.write_error  # one cause (a missing package): once
+                 else f" (the task had failed with {result.error.code}: {first_line})")
+        print(f"shimtask: error: could not write a result: {result.write_error}{cause}",
+              file=sys.stderr)
         return EXIT_UNWRITTEN
     print(f"shimtask: task failed ({result.error.code}), wrote {result.uri}: {first_line}",
           file=sys.stderr)
@@ -334,46 +343,129 @@ def _cmd_execute(args: argparse.Namespace) -> int:
 
 
 def _read_inputs(args: argparse.Namespace, tt: Any) -> dict[str, Any]:
+    """``--inputs-json`` then ``-i``, both read by the declared types (one reader)."""
     from . import storage
-    from .textinput import parse_text_value
+    from .textinput import loads_json, parse_json_value, parse_text_value
+
+    declared = tt.interface.inputs.variables
+
+    def unknown(name: str, where: str) -> UsageError:
+        return UsageError(f"{where}: the template has no input {name!r} "
+                          f"(inputs: {', '.join(sorted(declared)) or 'none'})")
 
     inputs: dict[str, Any] = {}
     if args.inputs_json:
         try:
-            loaded = json.loads(storage.read_bytes(args.inputs_json))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--inputs-json {args.inputs_json}: not JSON: {exc}") from None
+            loaded = loads_json(storage.read_bytes(args.inputs_json))
+        except ValueError as exc:  # JSONDecodeError (with line and column), or a huge number
+            raise UsageError(f"--inputs-json {args.inputs_json}: not valid JSON: {exc}"
+                             ) from None
         if not isinstance(loaded, dict):
             raise UsageError(f"--inputs-json {args.inputs_json}: expected a JSON object")
-        inputs.update(loaded)
-    declared = tt.interface.inputs.variables
+        for name, value in loaded.items():
+            if name not in declared:
+                raise unknown(name, f"--inputs-json {args.inputs_json}")
+            inputs[name] = parse_json_value(name, declared[name].type, value)
     for item in args.input:
         name, sep, text = item.partition("=")
         if not sep:
             raise UsageError(f"-i {item!r}: expected NAME=VALUE")
         if name not in declared:
-            raise UsageError(
-                f"-i {name}: the template has no input {name!r} "
-                f"(inputs: {', '.join(sorted(declared)) or 'none'})")
+            raise unknown(name, f"-i {name}")
         inputs[name] = parse_text_value(name, declared[name].type, text)
     return inputs
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runtime import load_template
-    from .task import run_template
     from .textinput import to_jsonable
 
-    tt = load_template(args.template)
-    result = run_template(tt, **_read_inputs(args, tt))
-    names = sorted(tt.interface.outputs.variables)
-    by_name = result if len(names) > 1 else ({names[0]: result} if names else {})
+    with _stdout_to_stderr():  # stdout is for the result: a plugin's prints must not mix in
+        outputs = _run_locally(args)
     if args.json:
-        print(json.dumps(to_jsonable(by_name), indent=2, sort_keys=True))
+        print(json.dumps(to_jsonable(outputs), indent=2, sort_keys=True, allow_nan=False))
         return EXIT_OK
-    for name in names:
-        print(_render(name, to_jsonable(by_name[name])))
+    for name in sorted(outputs):
+        print(_render(name, to_jsonable(outputs[name])))
     return EXIT_OK
+
+
+def _run_locally(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the template as a cluster would, its scratch space in a directory of its own
+    (removed at the end); returns the outputs by name, decoded."""
+    import shutil
+    import tempfile
+
+    from . import storage
+    from .context import ExecutionContext
+    from .errors import MissingInput, UnexpectedInput, ValueTypeError
+    from .registry import default_registry
+    from .runtime import load_template
+    from .task import ExecutableTemplateShimTask
+
+    tt = load_template(args.template)
+    inputs = _read_inputs(args, tt)
+    registry = default_registry()
+    task = ExecutableTemplateShimTask(tt, registry.resolution(tt), registry=registry)
+    scratch = tempfile.mkdtemp(prefix="shimtask-run-")
+    try:
+        keep = args.raw_output_data_prefix
+        if keep is None and _declares_blobs(tt.interface.outputs):
+            keep = tempfile.mkdtemp(prefix="shimtask-outputs-")  # the user will want them
+        ctx = ExecutionContext(
+            raw_output_prefix=storage.absolute(keep) if keep else os.path.join(scratch, "raw"),
+            working_dir=scratch)
+        try:
+            literal_inputs = task.codec.encode_inputs(inputs)
+        except (ValueTypeError, MissingInput, UnexpectedInput) as exc:  # the user's to fix
+            raise UsageError(str(exc)) from None
+        outputs = task.codec.decode_outputs(task.dispatch_execute(ctx, literal_inputs))
+        if keep is not None and args.raw_output_data_prefix is None:
+            if os.listdir(keep):
+                print(f"shimtask: file and directory outputs are kept in {keep} "
+                      f"(--raw-output-data-prefix chooses where)", file=sys.stderr)
+            else:
+                os.rmdir(keep)
+        return outputs
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _declares_blobs(variables: Any) -> bool:
+    """Whether any declared type holds a file or directory (in a list, dict or union too)."""
+    def holds(lt: Any) -> bool:
+        kind = lt.WhichOneof("type")
+        if kind == "blob":
+            return True
+        if kind == "collection_type":
+            return holds(lt.collection_type)
+        if kind == "map_value_type":
+            return holds(lt.map_value_type)
+        if kind == "union_type":
+            return any(holds(v) for v in lt.union_type.variants)
+        return False
+
+    return any(holds(var.type) for var in variables.variables.values())
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Point stdout at stderr, for Python code and child processes alike (file descriptor 1)."""
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+    except OSError:  # no file descriptor 1 at all
+        saved = None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _render(name: str, value: Any) -> str:

@@ -1,0 +1,495 @@
+"""What a new user hit in the first hour (issue 14), each reproduced as they met it.
+
+Findings 2 (input names that collide with Python parameters), 3 (``run --json`` is
+RFC 8259 JSON), 4 (an executor's prints stay off stdout), 5 (a list of records loses
+no column), 9 (numpy booleans, dataclass instances and types), 10 (single-output
+return rules), 11 (absolute URIs for a relative raw output prefix), 12 (``shimtask
+run`` passes local inputs by path and cleans its scratch space), 13 (a missing fsspec
+driver) and 14 (templates with a BOM, or malformed JSON). The CLI tests run the
+console script of a venv where these plugins are pip-installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
+
+from pluginenv import PluginVenv, build_wheel
+from shimtask_core import (
+    ExecutableTemplateShimTask,
+    ExecutorRegistry,
+    File,
+    OutputMismatch,
+    ShimTaskExecutor,
+    TemplateError,
+    make_template,
+    run_template,
+    template_to_json,
+)
+from shimtask_core.context import ExecutionContext, using_context
+from shimtask_core.literals import InterfaceCodec
+from shimtask_core.template import parse_template
+
+PLUGIN = '''
+import math
+import os
+import tempfile
+
+from shimtask_core import ShimTaskExecutor, custom_of
+
+
+class AnyName(ShimTaskExecutor):
+    """Takes self and tt by position only, so every input name reaches it."""
+
+    def execute_from_model(self, tt, /, **inputs):
+        return dict(inputs)
+
+
+class Floats(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        return {"nan": math.nan, "inf": math.inf, "ninf": -math.inf, "xs": [1.5, math.nan]}
+
+
+class Blobs(ShimTaskExecutor):
+    """Says where its file input is, and returns a file it wrote in custom["workdir"]."""
+
+    def execute_from_model(self, tt, **inputs):
+        out = os.path.join(custom_of(tt)["workdir"], "hello.txt")
+        with open(out, "w") as fh:
+            fh.write("hello")
+        return {"seen": os.fspath(inputs["f"]), "out": out}
+'''
+
+NOISY = '''
+import os
+import subprocess
+import sys
+
+from shimtask_core import ShimTaskExecutor
+
+print("noisy: printed at import")
+
+
+class Noisy(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        print("noisy: python print")
+        os.write(1, b"noisy: file descriptor 1\\n")
+        subprocess.run([sys.executable, "-c", "print('noisy: child process')"], check=True)
+        return inputs["n"] + 1
+'''
+
+
+@pytest.fixture(scope="module")
+def user_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    root = tmp_path_factory.mktemp("newuser")
+    env = PluginVenv(root / "env")
+    env.install(
+        build_wheel(root, "shimtask-test-newuser", modules={"shimtask_test_newuser.py": PLUGIN},
+                    executors={"anyname": "shimtask_test_newuser:AnyName",
+                               "floats": "shimtask_test_newuser:Floats",
+                               "blobs": "shimtask_test_newuser:Blobs"}),
+        build_wheel(root, "shimtask-test-noisy", modules={"shimtask_test_noisy.py": NOISY},
+                    executors={"noisy": "shimtask_test_noisy:Noisy"}),
+        build_wheel(root, "shimtask-test-seed", modules={"shimtask_test_seed.py": SEED},
+                    executors={"seed": "shimtask_test_seed:Seed"}),
+    )
+    return env
+
+
+SEED = '''
+from shimtask_core import ShimTaskExecutor
+
+
+class Seed(ShimTaskExecutor):
+    """The seed API's signature: self and tt may be given by name."""
+
+    def execute_from_model(self, tt, **inputs):
+        return dict(inputs)
+'''
+
+
+def write_template(path: Path, tt: Any) -> Path:
+    path.write_text(template_to_json(tt))
+    return path
+
+
+def error_of(prefix: Path) -> errors_pb2.ContainerError:
+    document = errors_pb2.ErrorDocument()
+    document.ParseFromString((prefix / "error.pb").read_bytes())
+    return document.error
+
+
+# --- finding 2: any valid Flyte input name works ------------------------------------
+
+
+def test_inputs_named_self_tt_and_registry_run_through_the_cli(
+    user_venv: PluginVenv, tmp_path: Path
+) -> None:
+    names = {"self": int, "tt": str, "registry": bool, "kwargs": float}
+    template = write_template(tmp_path / "names.json",
+                              make_template("names", "anyname", inputs=names, outputs=names))
+    result = user_venv.shimtask("run", str(template), "-i", "self=1", "-i", "tt=x",
+                                "-i", "registry=true", "-i", "kwargs=2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"self": 1, "tt": "x", "registry": True, "kwargs": 2.0}
+
+
+def test_an_input_the_seed_signature_cannot_take_is_refused_when_loaded(
+    user_venv: PluginVenv, tmp_path: Path
+) -> None:
+    tt = make_template("clash", "seed", inputs={"tt": str}, outputs={"tt": str})
+    template = write_template(tmp_path / "clash.json", tt)
+    result = user_venv.shimtask("run", str(template), "-i", "tt=x")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "shimtask: error: clash: input 'tt' cannot reach Seed.execute_from_model(self, tt, "
+        "**...): its parameter 'tt' takes that name. Rename the input, or let the executor "
+        "take its parameters by position only: def execute_from_model(self, tt, /, **inputs)")
+    # The container contract: a USER TemplateError in error.pb, not a SYSTEM:TypeError.
+    (tmp_path / "clash.pb").write_bytes(tt.SerializeToString())
+    inputs = tmp_path / "inputs.pb"
+    inputs.write_bytes(InterfaceCodec(tt.interface).encode_inputs({"tt": "x"})
+                       .SerializeToString())
+    out = tmp_path / "out"
+    run = user_venv.shimtask("execute", "--inputs", str(inputs), "--output-prefix", str(out),
+                             "--template", str(tmp_path / "clash.pb"))
+    assert run.returncode == 1
+    error = error_of(out)
+    assert error.code == "TemplateError" and error.origin == execution_pb2.ExecutionError.USER
+    assert "input 'tt' cannot reach" in error.message
+
+
+def test_run_template_takes_inputs_named_tt_self_and_registry(user_venv: PluginVenv) -> None:
+    result = user_venv.python_code("""
+        from shimtask_core import ExecutorRegistry, make_template, run_template
+        names = {"self": int, "tt": int, "registry": int | None}
+        tt = make_template("names", "anyname", inputs=names, outputs=names)
+        print(run_template(tt, self=1, tt=2, registry=3))
+        # registry= is the registry to use when it is one (and an input otherwise)
+        print(run_template(tt, registry=ExecutorRegistry(), self=4, tt=5))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["{'registry': 3, 'self': 1, 'tt': 2}",
+                                          "{'registry': None, 'self': 4, 'tt': 5}"]
+
+
+class PositionalOnly(ShimTaskExecutor[Any]):
+    def execute_from_model(self, tt: Any, /, **inputs: Any) -> Any:
+        return dict(inputs)
+
+
+class SeedSignature(ShimTaskExecutor[Any]):
+    def execute_from_model(self, tt: Any, **inputs: Any) -> Any:
+        return dict(inputs)
+
+
+def test_an_input_named_self_reaches_the_executor_through_the_task() -> None:
+    registry = ExecutorRegistry(path=[])
+    names = {"self": int, "tt": int}
+    tt = make_template("names", "anyname", inputs=names, outputs=names)
+    task = ExecutableTemplateShimTask(tt, PositionalOnly, registry=registry)
+    assert task.execute(self=1, tt=2) == {"self": 1, "tt": 2}
+    assert task.run({"self": 1, "tt": 2}) == {"self": 1, "tt": 2}
+
+
+def test_the_seed_signature_is_refused_at_load_with_the_fix_named() -> None:
+    tt = make_template("clash", "x", inputs={"self": int})
+    with pytest.raises(TemplateError, match="input 'self' cannot reach SeedSignature"):
+        ExecutableTemplateShimTask(tt, SeedSignature, registry=ExecutorRegistry(path=[]))
+
+
+# --- finding 3: run --json is RFC 8259 JSON; NaN and infinities are documented strings --
+
+
+def test_run_json_output_is_strict_json(user_venv: PluginVenv, tmp_path: Path) -> None:
+    tt = make_template("floats", "floats", outputs={"nan": float, "inf": float, "ninf": float,
+                                                    "xs": list[float]})
+    template = write_template(tmp_path / "floats.json", tt)
+    result = user_venv.shimtask("run", str(template), "--json")
+    assert result.returncode == 0, result.stderr
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"not RFC 8259 JSON: {token}")
+
+    assert json.loads(result.stdout, parse_constant=refuse) == {
+        "nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "xs": [1.5, "NaN"]}
+    human = user_venv.shimtask("run", str(template))
+    assert "nan: \"NaN\"" in human.stdout.splitlines()
+
+
+def test_an_overflowing_float_literal_is_a_usage_error(user_venv: PluginVenv,
+                                                       tmp_path: Path) -> None:
+    tt = make_template("f", "anyname", inputs={"f": float}, outputs={"f": float})
+    template = write_template(tmp_path / "f.json", tt)
+    result = user_venv.shimtask("run", str(template), "-i", "f=1e400")
+    assert result.returncode == 2
+    assert "input 'f' (float): cannot read '1e400': 1e400 overflows a double" in result.stderr
+
+
+# --- finding 4: what an executor or plugin prints does not corrupt --json -------------
+
+
+def test_prints_of_the_executor_and_its_children_go_to_stderr(
+    user_venv: PluginVenv, tmp_path: Path
+) -> None:
+    tt = make_template("noisy", "noisy", inputs={"n": int}, outputs={"n": int})
+    template = write_template(tmp_path / "noisy.json", tt)
+    result = user_venv.shimtask("run", str(template), "-i", "n=1", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"n": 2}
+    for line in ("noisy: printed at import", "noisy: python print",
+                 "noisy: file descriptor 1", "noisy: child process"):
+        assert line in result.stderr.splitlines()
+
+
+# --- finding 5: a list of records takes the union of the keys -------------------------
+
+
+def test_records_with_different_keys_lose_no_column(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    codec = InterfaceCodec(make_template("t", "x", outputs={"rows": pa.Table}).interface)
+    records = [{"a": 1}, {"b": 2}, {"a": 3, "c": "x"}]
+    with using_context(ExecutionContext(raw_output_prefix=str(tmp_path))):
+        table = codec.decode_outputs(codec.encode_outputs(records))["rows"]
+    assert table.to_pylist() == [{"a": 1, "b": None, "c": None},
+                                 {"a": None, "b": 2, "c": None},
+                                 {"a": 3, "b": None, "c": "x"}]
+
+
+# --- finding 9: numpy.bool_, dataclass instances and dataclass types ------------------
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: float
+    when: dt.datetime
+    label: str = "origin"
+
+
+@dataclasses.dataclass
+class Segment:
+    start: Point
+    end: Point
+
+
+def test_a_numpy_bool_is_a_bool() -> None:
+    np = pytest.importorskip("numpy")
+    codec = InterfaceCodec(make_template("t", "x", outputs={"ok": bool}).interface)
+    assert codec.decode_outputs(codec.encode_outputs(np.True_)) == {"ok": True}
+    assert codec.decode_outputs(codec.encode_outputs(np.bool_(False))) == {"ok": False}
+
+
+def test_make_template_declares_a_dataclass_as_flytekit_does() -> None:
+    tt = make_template("seg", "x", inputs={"s": Segment}, outputs={"p": Point})
+    declared = tt.interface.outputs.variables["p"].type
+    assert sorted(declared.structure.dataclass_type) == ["label", "when", "x", "y"]
+    schema = json.loads(template_to_json(tt))["interface"]["outputs"]["variables"]["p"][
+        "type"]["metadata"]
+    assert (schema["title"], schema["required"], schema["additionalProperties"]) == (
+        "Point", ["x", "y", "when"], False)
+    assert schema["properties"]["when"] == {"type": "string", "format": "date-time"}
+    inner = tt.interface.inputs.variables["s"].type.structure.dataclass_type["start"]
+    assert sorted(inner.structure.dataclass_type) == ["label", "when", "x", "y"]
+
+
+def test_a_dataclass_instance_is_a_value_of_its_dataclass_type() -> None:
+    when = dt.datetime(2024, 5, 6, tzinfo=dt.timezone.utc)
+
+    class Draw(ShimTaskExecutor[Any]):
+        def execute_from_model(self, tt: Any, **inputs: Any) -> Any:
+            start = Point(1, 2.0, when)
+            return {"p": start, "s": Segment(start, Point(x=3, y=4, when=when, label="end"))}
+
+    registry = ExecutorRegistry(path=[])
+    registry.register("draw", Draw)
+    tt = make_template("draw", "draw", outputs={"p": Point, "s": Segment})
+    point = {"x": 1, "y": 2.0, "when": when, "label": "origin"}
+    assert run_template(tt, registry=registry) == {
+        "p": point, "s": {"start": point, "end": {**point, "x": 3, "y": 4.0, "label": "end"}}}
+
+
+# --- finding 10: single-output return rules, one clear message per mistake ----------
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        ({}, "executor outputs do not match the template: missing 'n' (declared: n); for one "
+             "output, return the value itself or {'n': value}"),
+        ({"n": 1, "zzz": 2}, "unknown 'zzz' (declared: n)"),
+        ({"m": 1}, "missing 'n'; unknown 'm'"),
+    ],
+)
+def test_a_dict_for_one_non_dict_output_is_an_output_mismatch(result: Any, message: str
+                                                              ) -> None:
+    codec = InterfaceCodec(make_template("t", "x", outputs={"n": int}).interface)
+    with pytest.raises(OutputMismatch) as caught:
+        codec.encode_outputs(result)
+    assert message in str(caught.value)
+    assert codec.decode_outputs(codec.encode_outputs({"n": 1})) == {"n": 1}
+
+
+def test_one_dataclass_output_may_be_returned_by_its_name() -> None:
+    codec = InterfaceCodec(make_template("t", "x", outputs={"point": Point}).interface)
+    value = {"x": 1, "y": 2.0, "when": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)}
+    assert codec.decode_outputs(codec.encode_outputs({"point": value})) == {"point": value}
+    assert codec.decode_outputs(codec.encode_outputs(value)) == {"point": value}
+    with pytest.raises(Exception, match=r"output 'point': expected dict \(dataclass Point\), "
+                                        r"got a dict without field\(s\) 'y', 'when'"):
+        codec.encode_outputs({"x": 1})
+
+
+# --- finding 11: URIs in literals are absolute --------------------------------------
+
+
+def test_a_relative_raw_output_prefix_gives_absolute_uris(user_venv: PluginVenv,
+                                                         tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "in.txt").write_text("input")
+    tt = make_template("blobs", "blobs", inputs={"f": File},
+                       outputs={"seen": str, "out": File}, custom={"workdir": str(work)})
+    (tmp_path / "blobs.pb").write_bytes(tt.SerializeToString())
+    inputs = tmp_path / "inputs.pb"
+    inputs.write_bytes(InterfaceCodec(tt.interface).encode_inputs(
+        {"f": str(tmp_path / "in.txt")}).SerializeToString())
+    result = user_venv.shimtask("execute", "--inputs", "inputs.pb", "--output-prefix", "out",
+                                "--raw-output-data-prefix", "rawrel", "--template", "blobs.pb",
+                                cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outputs = literals_pb2.LiteralMap()
+    outputs.ParseFromString((tmp_path / "out" / "outputs.pb").read_bytes())
+    uri = outputs.literals["out"].scalar.blob.uri
+    assert os.path.isabs(uri) and uri.startswith(str(tmp_path / "rawrel") + "/"), uri
+    assert Path(uri).read_text() == "hello"
+
+
+# --- finding 12: shimtask run passes local inputs by path, scratch space per run ------
+
+
+def test_run_passes_local_inputs_by_path_and_leaves_no_scratch(user_venv: PluginVenv,
+                                                              tmp_path: Path) -> None:
+    tmpdir, work, data = tmp_path / "tmp", tmp_path / "work", tmp_path / "data"
+    for folder in (tmpdir, work, data):
+        folder.mkdir()
+    big = data / "big.txt"
+    big.write_text("pretend this is large")
+    tt = make_template("blobs", "blobs", inputs={"f": File},
+                       outputs={"seen": str, "out": File}, custom={"workdir": str(work)})
+    template = write_template(tmp_path / "blobs.json", tt)
+    env = {"TMPDIR": str(tmpdir)}
+
+    kept = tmp_path / "kept"
+    result = user_venv.shimtask("run", str(template), "-i", f"f={big}", "--json",
+                                "--raw-output-data-prefix", str(kept), env=env)
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(result.stdout)
+    assert outputs["seen"] == str(big)  # the input itself, not a copy
+    assert Path(outputs["out"]).read_text() == "hello"  # where the user asked
+    assert Path(outputs["out"]).is_relative_to(kept)
+    assert list(tmpdir.iterdir()) == []  # no shimtask-raw, no shimtask-run-* left behind
+
+    # Without a prefix, the file outputs are kept in one new directory, named on stderr.
+    relative = user_venv.shimtask("run", "blobs.json", "-i", "f=data/big.txt", "--json",
+                                  env=env, cwd=tmp_path)
+    assert relative.returncode == 0, relative.stderr
+    outputs = json.loads(relative.stdout)
+    assert outputs["seen"] == str(big)  # made absolute, still not copied
+    (left,) = tmpdir.iterdir()
+    assert left.name.startswith("shimtask-outputs-")
+    assert Path(outputs["out"]).read_text() == "hello" and Path(outputs["out"]).is_relative_to(
+        left)
+    assert f"file and directory outputs are kept in {left}" in relative.stderr
+
+
+def test_dataset_inputs_are_passed_by_path(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "rows.parquet")
+    codec = InterfaceCodec(make_template("t", "x", inputs={"d": pa.Table, "f": File}).interface)
+    raw = tmp_path / "raw"
+    with using_context(ExecutionContext(raw_output_prefix=str(raw))):
+        literals = codec.encode_inputs({"d": tmp_path / "rows.parquet", "f": tmp_path /
+                                        "rows.parquet"}).literals
+    assert literals["d"].scalar.structured_dataset.uri == str(tmp_path / "rows.parquet")
+    assert literals["f"].scalar.blob.uri == str(tmp_path / "rows.parquet")
+    assert not raw.exists()  # nothing was copied
+
+
+# --- finding 13: a missing fsspec driver is one line naming the extra ----------------
+
+
+def test_a_missing_fsspec_driver_is_non_recoverable_and_named(user_venv: PluginVenv,
+                                                              tmp_path: Path) -> None:
+    """The venv has fsspec but not s3fs, as an image built without the [s3] extra."""
+    tt = make_template("e", "anyname", inputs={"n": int}, outputs={"n": int})
+    (tmp_path / "t.pb").write_bytes(tt.SerializeToString())
+    (tmp_path / "in.pb").write_bytes(InterfaceCodec(tt.interface).encode_inputs({"n": 1})
+                                     .SerializeToString())
+    fix = "the s3:// protocol needs s3fs, which is not installed: pip install 'shimtask-core[s3]'"
+    reading = user_venv.shimtask("execute", "--inputs", "s3://bucket/in.pb", "--output-prefix",
+                                 str(tmp_path / "out"), "--template", str(tmp_path / "t.pb"))
+    assert reading.returncode == 1
+    error = error_of(tmp_path / "out")
+    assert (error.code, error.origin, error.kind) == (
+        "MissingDependency", execution_pb2.ExecutionError.USER,
+        errors_pb2.ContainerError.NON_RECOVERABLE)
+    assert error.message == f"s3://bucket/in.pb: {fix}"
+
+    writing = user_venv.shimtask("execute", "--inputs", str(tmp_path / "in.pb"),
+                                 "--output-prefix", "s3://bucket/out",
+                                 "--template", str(tmp_path / "t.pb"))
+    assert writing.returncode == 74  # neither file can be written anywhere
+    assert writing.stderr.strip().splitlines() == [
+        f"shimtask: error: could not write a result: s3://bucket/out/error.pb: {fix}"]
+
+
+# --- finding 14: templates with a byte-order mark, or malformed JSON ------------------
+
+
+def test_a_json_template_with_a_utf8_bom_runs(user_venv: PluginVenv, tmp_path: Path) -> None:
+    tt = make_template("bom", "anyname", inputs={"n": int}, outputs={"n": int})
+    template = tmp_path / "bom.json"
+    template.write_bytes(b"\xef\xbb\xbf" + template_to_json(tt).encode("utf-8"))
+    result = user_venv.shimtask("run", str(template), "-i", "n=3", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"n": 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{\n  "type": "echo",\n  "id": {"name": "x"}\n  "custom": {}\n}',
+         "bad.json: not valid JSON: Expecting ',' delimiter at line 4 column 3"),
+        ("", "bad.json: not valid JSON: Expecting value at line 1 column 1"),
+        ('\n\n["a"]', "bad.json: expected a JSON object (a TaskTemplate in protobuf-JSON "
+                      "form), got a JSON list"),
+        ('{"typ": "echo"}', 'bad.json: not a TaskTemplate in protobuf-JSON form: Message type '
+                            '"flyteidl.core.TaskTemplate" has no field named "typ"'),
+    ],
+)
+def test_a_malformed_json_template_gets_a_json_error(text: str, message: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        parse_template(text.encode("utf-8"), source="bad.json")
+    assert str(caught.value).startswith(message)
+    assert "wire format" not in str(caught.value).lower()
+
+
+def test_a_protobuf_template_is_still_read_by_content() -> None:
+    # an id of 123 bytes: the template's bytes start with "\n{", yet are no JSON
+    tt = next(t for t in (make_template("x" * k, "echo") for k in range(100, 130))
+              if t.SerializeToString()[:2] == b"\n{")
+    data = tt.SerializeToString()
+    assert parse_template(data, source="task.pb") == tt
+    assert parse_template(data) == tt
+    with pytest.raises(TemplateError, match=r"task\.pb: not a TaskTemplate protobuf"):
+        parse_template(b"\x00garbage", source="task.pb")
