@@ -127,6 +127,15 @@ def execute_from_model(tt, inputs):
     return result
 '''
 
+SLOW_IMPORT = '''
+import os
+import time
+
+with open(os.environ["SHIMTASK_TEST_STARTED"], "w") as fh:
+    fh.write("importing")
+time.sleep(120)
+'''
+
 EXECUTORS = {name: f"shimtask_test_exits:{cls}" for name, cls in {
     "exits": "Exits", "interrupts": "Interrupts", "badinit": "BadInit",
     "returnsnone": "ReturnsNone", "echo": "Echo", "sleeper": "Sleeper",
@@ -138,7 +147,10 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("exit-wheels")
     return {
         "exits": build_wheel(out, "shimtask-test-exits",
-                             modules={"shimtask_test_exits.py": EXITS}, executors=EXECUTORS),
+                             modules={"shimtask_test_exits.py": EXITS,
+                                      "shimtask_test_slowimport.py": SLOW_IMPORT},
+                             executors={**EXECUTORS,
+                                        "slowimport": "shimtask_test_slowimport:Never"}),
         "rogue": build_wheel(out, "shimtask-test-rogue",
                              modules={"shimtask_test_rogue.py": ROGUE},
                              plugins={"rogue": "shimtask_test_rogue"}),
@@ -293,6 +305,17 @@ def test_sigterm_during_a_run_writes_a_recoverable_system_error(
     assert "stopped by SIGTERM" in error.message
     if executor == "forwarder":  # the plugin's own handler ran, then chained to ours
         assert (tmp_path / "forwarded").read_text() == "forwarded"
+
+
+def test_sigterm_while_a_plugin_imports_is_a_stop_not_a_broken_plugin(
+    env: PluginVenv, tmp_path: Path
+) -> None:
+    proc, out = _start(env, tmp_path, "slowimport")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    error = _error(out)
+    assert (error.code, error.origin, error.kind) == ("Terminated", SYSTEM, RECOVERABLE)
 
 
 def test_an_executor_that_ignores_sigterm_is_not_waited_for(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import version
-from ..errors import PluginLoadError, VersionMismatch
+from ..errors import PluginLoadError, Terminated, VersionMismatch
 from ..executor import ShimTaskExecutor
 from .discovery import EntryPointRecord
 
@@ -29,13 +29,14 @@ def load_entry_point(record: EntryPointRecord) -> Any:
     """Import ``module:attr`` of one entry point; any failure becomes PluginLoadError.
 
     A plugin may raise anything at import, SyntaxError and SystemExit included;
-    only KeyboardInterrupt passes through.
+    only KeyboardInterrupt and Terminated (a stop signal arriving during the import,
+    which is no fault of the plugin) pass through.
     """
     try:
         obj: Any = importlib.import_module(record.module)
         for part in filter(None, record.attr.split(".")):
             obj = getattr(obj, part)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         raise
     except BaseException as exc:
         raise PluginLoadError(record.name, record.value, record.dist, record.version,
