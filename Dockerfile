@@ -19,7 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SHIMTASK_CACHE_DIR=/opt/shimtask/cache \
     PATH=/opt/shimtask/venv/bin:$PATH
 
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+RUN groupadd --system --gid 10001 shimtask \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin shimtask \
     && mkdir -p /opt/shimtask \
     && chown shimtask:shimtask /opt/shimtask
