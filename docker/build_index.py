@@ -34,8 +34,16 @@ def main() -> int:
     settled = int(time.time()) - 10
     for item in index_state(shimtask)["path"]:  # type: ignore[union-attr]
         entry = item["entry"]  # type: ignore[index]
-        if os.path.isdir(entry):
+        if not os.path.isdir(entry):
+            continue
+        try:
             os.utime(entry, (settled, settled))
+        except PermissionError:
+            # Not ours (the base image's standard library): it comes from an earlier
+            # layer, whose times are whole seconds already.
+            if os.stat(entry).st_mtime_ns % 1_000_000_000:
+                print(f"build_index: warning: cannot round the time of {entry}; pods may "
+                      f"rescan at start", file=sys.stderr)
     built = index_state(shimtask, "--rebuild")
     again = index_state(shimtask)
     if built["status"] != "rebuilt" or again["status"] != "fresh":
