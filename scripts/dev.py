@@ -25,8 +25,10 @@ FLYTEKIT_VENV = REPO / ".venv-flytekit"
 FLYTEKIT_PIN = "flytekit==1.16.31"
 # flytekit's DuckDB plugin of the same release (it pins duckdb<=1.0.0 itself), for the
 # duckdb interop tests and bench/bench_duckdb.py; its SQLAlchemy plugin, whose
-# SQLAlchemyTask serializes the sqlalchemy plugin's fixtures.
-FLYTEKIT_PLUGINS = ("flytekitplugins-duckdb==1.16.31", "flytekitplugins-sqlalchemy==1.16.31")
+# SQLAlchemyTask serializes the sqlalchemy plugin's fixtures, with a PostgreSQL driver for
+# bench/bench_sqlalchemy.py (flytekitplugins-sqlalchemy brings none).
+FLYTEKIT_PLUGINS = ("flytekitplugins-duckdb==1.16.31", "flytekitplugins-sqlalchemy==1.16.31",
+                    "psycopg[binary]")
 # flytekit[connector] without its grpcio-health-checking<=1.68 pin (which would downgrade
 # protobuf below flyteidl's): what `pyflyte serve connector` imports, for bench_serve.
 FLYTEKIT_CONNECTOR = ("prometheus-client", "grpcio-health-checking", "httpx")
@@ -80,7 +82,7 @@ def setup_flytekit() -> Path:
     python = ensure_venv(FLYTEKIT_VENV)
     check = subprocess.run([str(python), "-c",
                             "import flytekit, pandas, pyarrow, flytekitplugins.duckdb, "
-                            "flytekitplugins.sqlalchemy, "
+                            "flytekitplugins.sqlalchemy, psycopg, "
                             "prometheus_client, grpc_health"],
                            capture_output=True)
     if check.returncode != 0:
