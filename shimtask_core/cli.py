@@ -75,7 +75,7 @@ def _add_execute_parser(commands: Any) -> None:
         ex.add_argument(ignored, metavar="VALUE", help=argparse.SUPPRESS)
     ex.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
     ex.add_argument("--exit-zero-on-error", action="store_true",
-                    default=os.environ.get("SHIMTASK_EXIT_ZERO_ON_ERROR") == "1",
+                    default=_exit_zero_default(),
                     help="exit 0 after writing error.pb, as pyflyte-execute does "
                     "(env SHIMTASK_EXIT_ZERO_ON_ERROR=1)")
     ex.add_argument("-v", "--verbose", action="store_true",
@@ -165,6 +165,36 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shimtask`` console script; returns the exit status."""
+    with _warnings_as_lines():
+        return _main(argv)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """shimtask's own warnings (a malformed SHIMTASK_* value, a hook plugin that does not
+    load) as one line each, ``shimtask: warning: ...``, without Python's file and source
+    line; any other warning as Python shows it."""
+    import warnings
+
+    from .errors import ShimTaskWarning
+
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, ShimTaskWarning):
+            print(f"shimtask: warning: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args: Any = _execute_args(sys.argv[1:] if argv is None else argv)
     if args is None:
         parser = _build_parser()
@@ -238,7 +268,7 @@ def _execute_args(argv: Sequence[str]) -> Any:
         return None
     parsed: dict[str, Any] = dict.fromkeys(_EXECUTE_VALUES.values())
     parsed.update(dict.fromkeys(_EXECUTE_FLAGS.values(), False))
-    parsed["exit_zero_on_error"] = os.environ.get("SHIMTASK_EXIT_ZERO_ON_ERROR") == "1"
+    parsed["exit_zero_on_error"] = _exit_zero_default()
     rest: list[str] = []
     i = 1
     while i < len(args):
@@ -266,6 +296,12 @@ def _execute_args(argv: Sequence[str]) -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(command="execute", debug=debug, rest=rest, **parsed)
+
+
+def _exit_zero_default() -> bool:
+    from . import settings
+
+    return settings.switch(settings.EXIT_ZERO_ON_ERROR)
 
 
 def _exit_now(status: int) -> None:

@@ -140,18 +140,31 @@ class ExecutorConflict(ShimTaskError):
 
 
 class ExecutorDenied(ShimTaskError):
-    """The executor exists but the allow/deny policy excludes it (it was not imported)."""
+    """The executor exists but the allow/deny policy excludes it (it was not imported).
+
+    ``providers`` holds ``(dist, reason)`` for every distribution that provides the
+    name (all of them denied); ``dist`` and ``reason`` are the first one's.
+    """
 
     code = "ExecutorDenied"
 
-    def __init__(self, name: str, reason: str, *, dist: str | None = None) -> None:
+    def __init__(self, name: str, reason: str, *, dist: str | None = None,
+                 providers: Sequence[tuple[str, str]] = ()) -> None:
         self.name = name
         self.reason = reason
         self.dist = dist
-        source = f" (from {dist})" if dist else ""
+        if not providers and dist:
+            providers = [(dist, reason)]
+        self.providers = tuple(providers)
+        if len(self.providers) > 1:
+            what = (f"executor {name!r} is installed by {len(self.providers)} distributions, "
+                    f"all denied: " + "; ".join(f"{d} ({r})" for d, r in self.providers))
+        else:
+            source = f" (from {dist})" if dist else ""
+            what = f"executor {name!r}{source} is installed but denied: {reason}"
         super().__init__(
-            f"executor {name!r}{source} is installed but denied: {reason}. The policy comes "
-            f"from SHIMTASK_ALLOW / SHIMTASK_DENY or ExecutorRegistry(allow=..., deny=...)."
+            f"{what}. The policy comes from SHIMTASK_ALLOW / SHIMTASK_DENY or "
+            f"ExecutorRegistry(allow=..., deny=...)."
         )
 
 
@@ -343,6 +356,24 @@ class UsageError(ShimTaskError):
     """The command line or API was called with arguments that make no sense."""
 
     code = "UsageError"
+
+
+class ShimTaskWarning(UserWarning):
+    """Something a user should fix that stops nothing: a malformed ``SHIMTASK_*`` value, a
+    hook plugin that does not load (and is skipped). The CLI prints each as one line."""
+
+
+class PluginLoadWarning(ShimTaskWarning):
+    """A ``shimtask.plugins`` hook plugin that failed to load and is skipped; ``error`` is
+    the :class:`PluginLoadError` saying which distribution and why."""
+
+    def __init__(self, error: PluginLoadError) -> None:
+        self.error = error
+        reason = (error.cause if isinstance(error.cause, str)
+                  else f"{type(error.cause).__name__}: {error.cause}")
+        first = reason.strip().splitlines()[0] if reason.strip() else reason
+        super().__init__(f"hook plugin {error.name!r} from distribution {error.dist} "
+                         f"{error.version} is skipped: it failed to load: {first}")
 
 
 #: Exit status of ``shimtask execute`` when neither outputs.pb nor error.pb could be

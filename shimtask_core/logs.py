@@ -17,23 +17,25 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
+from . import settings
+
 if TYPE_CHECKING:
     import logging
 
-LEVEL_VARIABLE = "SHIMTASK_LOG_LEVEL"
+LEVEL_VARIABLE = settings.LOG_LEVEL
 LOGGER_NAME = "shimtask"
 
 
 @functools.cache
 def _logger() -> logging.Logger | None:
-    level = os.environ.get(LEVEL_VARIABLE, "").strip().upper()
-    if not level or level in ("0", "OFF", "NONE", "QUIET"):
+    level = settings.level(LEVEL_VARIABLE)  # an unknown name: INFO, with a warning
+    if level is None:
         return None
     import logging
 
-    number = logging.getLevelName(level)
+    number = int(level) if level.isdigit() else logging.getLevelName(level)
     if not isinstance(number, int):
-        number = logging.INFO  # an unknown name still means "tell me"
+        number = logging.INFO
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(number)
     if not logger.handlers:

@@ -24,19 +24,20 @@ PACKAGE = "shimtask_core"
 #: ``runtime, task -> literals``; the codec knows nothing about registries, tasks or
 #: the CLI; discovery knows nothing about literal values; leaves import only errors.
 FACADE = "(package)"  # shimtask_core/__init__.py: the public names, each loaded on first use
-LEAVES = {"errors", "version", "context", "storage", "logs"}
+LEAVES = {"errors", "version", "context", "storage", "settings"}
 LAYERS: dict[str, set[str]] = {
     # leaves
     "errors": set(),
     "version": set(),
     "context": {"errors"},
     "storage": {"errors"},
-    "logs": set(),  # the phase lines of an execution
+    "settings": {"errors"},  # every SHIMTASK_* variable, one parser per kind
+    "logs": {"settings"},  # the phase lines of an execution
     # the plugin contract
     "executor": {"errors"},
     "hookspecs": {"executor", "errors"},
     # discovery and resolution: nothing of literals, template, task, runtime, cli
-    "registry": {"hookspecs", "executor", "errors", "version", "storage"},
+    "registry": {"hookspecs", "executor", "errors", "version", "storage", "settings"},
     "discovery": {"registry"},  # re-export of registry/discovery (the old path)
     "index": {"registry"},  # re-export of registry/index (the old path)
     # the literal codec: nothing of registry, task, runtime, serve, cli
@@ -57,7 +58,7 @@ LAYERS: dict[str, set[str]] = {
     "scaffold": {"template", "errors", "version"},
     # the consumers: nothing imports them
     "cli": {"serve", "runtime", "task", "registry", "template", "textinput", "literals",
-            "storage", "context", "errors", "version", "logs", "scaffold"},
+            "storage", "context", "errors", "version", "logs", "scaffold", "settings"},
     # the public names (its _LAZY table); never the consumers below
     FACADE: {"errors", "version", "context", "storage", "executor", "hookspecs", "registry",
              "literals", "files", "datasets", "sqltemplate", "template", "textinput", "task",

@@ -34,28 +34,26 @@ import zlib
 from collections.abc import Collection, Sequence
 from typing import Any, final
 
+from .. import settings
 from ..storage import write_local_atomic
 from .discovery import EntryPointRecord, files_key, path_key, scan_path
 
 INDEX_FORMAT = 1
-NO_INDEX_ENV = "SHIMTASK_NO_INDEX"
-CACHE_DIR_ENV = "SHIMTASK_CACHE_DIR"
+NO_INDEX_ENV = settings.NO_INDEX
+CACHE_DIR_ENV = settings.CACHE_DIR
 
 #: Index files kept per cache directory (one per distinct ``sys.path``); older ones go.
 MAX_INDEX_FILES = 64
 
-_FALSY = ("", "0", "false", "no", "off")
-
-
 def index_enabled() -> bool:
-    """False when ``SHIMTASK_NO_INDEX`` is set to a true value (``1``, ``yes``, ...)."""
-    return os.environ.get(NO_INDEX_ENV, "").strip().lower() in _FALSY
+    """False when ``SHIMTASK_NO_INDEX`` is on (``1``, ``true``, ``yes``, ``on``)."""
+    return not settings.switch(NO_INDEX_ENV)
 
 
 def cache_dir() -> str:
     """``SHIMTASK_CACHE_DIR``, else ``$XDG_CACHE_HOME/shimtask``, else ``~/.cache/shimtask``
     (``%LOCALAPPDATA%\\shimtask\\cache`` on Windows)."""
-    explicit = os.environ.get(CACHE_DIR_ENV)
+    explicit = settings.text(CACHE_DIR_ENV)
     if explicit:
         return os.path.abspath(os.path.expanduser(explicit))
     xdg = os.environ.get("XDG_CACHE_HOME")
@@ -169,20 +167,27 @@ def _read(
         return None, f"cannot read {target}: {exc.strerror or exc}"
     try:
         with os.fdopen(fd, "rb") as fh:
-            if not _trusted(os.fstat(fh.fileno())):
-                return None, "the index file is not owned by this user"
+            distrust = _distrust(os.fstat(fh.fileno()))
+            if distrust is not None:
+                return None, distrust
             data = json.loads(fh.read())
         return _decode(data, key, groups)
     except Exception as exc:  # anything unreadable is rebuilt, never fatal
         return None, f"the index was unreadable ({type(exc).__name__})"
 
 
-def _trusted(st: os.stat_result) -> bool:
-    """An index decides what gets imported: only trust one written by this user."""
+def _distrust(st: os.stat_result) -> str | None:
+    """Why an index file is not trusted, or None. An index decides what gets imported:
+    only one this user owns and nobody else can write is trusted."""
     getuid = getattr(os, "getuid", None)
     if getuid is None:  # Windows: the per-user cache directory is the protection
-        return True
-    return st.st_uid == getuid() and not st.st_mode & 0o022
+        return None
+    if st.st_uid != getuid():
+        return f"the index file is not owned by this user (its owner is uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return (f"the index file is writable by {'others' if st.st_mode & 0o002 else 'its group'}"
+                f" (mode {st.st_mode & 0o777:04o}), so anyone could change what is imported")
+    return None
 
 
 def _decode(

@@ -14,29 +14,12 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple, final
 
+from .. import settings
 from .discovery import normalize_dist_name
 
-ALLOW_ENV = "SHIMTASK_ALLOW"
-DENY_ENV = "SHIMTASK_DENY"
-PREFER_ENV = "SHIMTASK_PREFER"
-
-
-def split_env(value: str | None) -> list[str] | None:
-    """``"a, b;c"`` -> ``["a", "b", "c"]``; None for an unset or blank variable."""
-    if value is None or not value.strip():
-        return None
-    return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
-
-
-def parse_prefer(value: str | None) -> dict[str, str]:
-    """``"sqlite=shimtask-sqlite3,..."`` -> ``{"sqlite": "shimtask-sqlite3"}``; items
-    without ``=`` are ignored."""
-    prefer = {}
-    for item in split_env(value) or []:
-        name, sep, dist = item.partition("=")
-        if sep:
-            prefer[name.strip()] = dist.strip()
-    return prefer
+ALLOW_ENV = settings.ALLOW
+DENY_ENV = settings.DENY
+PREFER_ENV = settings.PREFER
 
 
 def matches(pattern: str, name: str, dist: str | None) -> bool:
@@ -65,15 +48,16 @@ class Policy(NamedTuple):
         prefer: Mapping[str, str] | None = None,
         environ: Mapping[str, str] = os.environ,
     ) -> Policy:
-        """The arguments given; each one not given is read from its environment variable."""
+        """The arguments given; each one not given is read from its environment variable
+        (by :mod:`shimtask_core.settings`: a malformed value is a warning, not ignored)."""
         if allow is None:
-            allow = split_env(environ.get(ALLOW_ENV))
+            allow = settings.globs(ALLOW_ENV, environ)
         if deny is None:
-            deny = split_env(environ.get(DENY_ENV)) or []
+            deny = settings.globs(DENY_ENV, environ) or []
         return cls(
             tuple(allow) if allow is not None else None,
             tuple(deny),
-            dict(prefer) if prefer is not None else parse_prefer(environ.get(PREFER_ENV)),
+            dict(prefer) if prefer is not None else settings.pairs(PREFER_ENV, environ),
         )
 
     @property

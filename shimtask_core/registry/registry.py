@@ -324,10 +324,9 @@ class ExecutorRegistry:
 
             raise ExecutorNotFound(name, available, difflib.get_close_matches(name, available, 3))
         allowed = [r for r in candidates if self.denial(r.name, r.dist) is None]
-        if not allowed:
-            first = candidates[0]
-            raise ExecutorDenied(name, self.denial(name, first.dist) or "denied",
-                                 dist=first.dist)
+        if not allowed:  # every provider is denied: name them all
+            reasons = [(r.dist, self.denial(r.name, r.dist) or "denied") for r in candidates]
+            raise ExecutorDenied(name, reasons[0][1], dist=reasons[0][0], providers=reasons)
         return self._choose(name, allowed)
 
     def _choose(self, name: str, allowed: list[EntryPointRecord]) -> EntryPointRecord:
@@ -440,10 +439,14 @@ class ExecutorRegistry:
         return pm
 
     def _warn(self, exc: PluginLoadError) -> None:
+        """A broken hook plugin is skipped, with one warning naming its distribution (the
+        CLI prints it as one line)."""
         import warnings
 
+        from ..errors import PluginLoadWarning
+
         self.plugin_errors.append(exc)
-        warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
+        warnings.warn(PluginLoadWarning(exc), stacklevel=3)
 
     def add_plugin(self, plugin: object, name: str | None = None) -> None:
         """Register a hook-implementing object in this process (like a ``shimtask.plugins``
