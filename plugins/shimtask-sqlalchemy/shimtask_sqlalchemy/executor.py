@@ -86,7 +86,7 @@ class SQLAlchemyExecutor(ShimTaskExecutor[Any]):
 
     task_type_versions: ClassVar[frozenset[int] | None] = None
 
-    def execute_from_model(self, tt: TaskTemplate, **kwargs: Any) -> Any:
+    def execute_from_model(self, tt: TaskTemplate, /, **kwargs: Any) -> Any:
         source = tt.id.name or None
         config = QueryConfig.from_template(tt)
         output = _dataset_output(tt, source)
