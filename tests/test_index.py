@@ -151,8 +151,13 @@ def test_an_index_another_user_could_write_is_not_trusted(site: Path, cache: Pat
     assert good.file is not None
     os.chmod(good.file, 0o666)
     state = index_mod.load([str(site)], GROUPS)
-    assert state.status == "rebuilt" and "not owned by this user" in str(state.reason)
+    # owned by this user: the reason is the mode, not the owner (issue 14, finding 16)
+    assert state.status == "rebuilt" and state.reason == (
+        "the index file is writable by others (mode 0666), so anyone could change what is "
+        "imported")
     assert os.stat(good.file).st_mode & 0o777 == 0o644
+    os.chmod(good.file, 0o664)
+    assert "writable by its group (mode 0664)" in str(index_mod.load([str(site)], GROUPS).reason)
 
 
 def test_an_unwritable_cache_is_bypassed(

@@ -143,7 +143,9 @@ def check_entry(record: EntryPointRecord, executor_group: str) -> Result:
 # --- the worker process ------------------------------------------------------------------
 
 # The worker keeps its own stdout for the protocol and points fd 1 at stderr, so that
-# a plugin printing at import cannot corrupt the report.
+# a plugin printing at import cannot corrupt the report. It runs unbuffered (-u), so
+# what a plugin prints is in the stderr file before the next entry point starts, and
+# each "start" says how long that file was then: a report quotes its own plugin only.
 _WORKER_CODE = """\
 import json, os, sys
 out = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -160,13 +162,23 @@ def worker_main(job: dict[str, Any], out: IO[str]) -> None:
     import json
 
     for index, row in job["entries"]:
-        out.write(f'{{"start": {int(index)}}}\n')
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out.write(json.dumps({"start": int(index), "stderr_at": _stderr_size()}) + "\n")
         out.flush()
         result = check_entry(EntryPointRecord.from_row(row), job["executor_group"])
         out.write(json.dumps({"result": index, **result}) + "\n")
         out.flush()
     out.write('{"done": true}\n')
     out.flush()
+
+
+def _stderr_size() -> int:
+    """How much the worker has written to its stderr file so far (0 if it is no file)."""
+    try:
+        return os.fstat(2).st_size
+    except OSError:
+        return 0
 
 
 def can_spawn() -> bool:
@@ -211,13 +223,14 @@ def _run_worker(
         proc = _spawn(job, stderr)
         if proc is None:
             return False
+        offsets: dict[int, int] = {}
         try:
-            current, started, hung = _follow(proc, _lines_of(proc), timeout, results)
+            current, started, hung = _follow(proc, _lines_of(proc), timeout, results, offsets)
         finally:
             _reap(proc)
         if current is not None and current not in results:
             why = (f"did not finish importing within {timeout:g} s (the doctor's worker was "
-                   f"stopped)" if hung else _death_of(proc, stderr))
+                   f"stopped)" if hung else _death_of(proc, stderr, offsets.get(current, 0)))
             results[current] = {"status": "broken",
                                 "error": str(load_error(records[current], why))}
     return started
@@ -230,7 +243,7 @@ def _spawn(job: dict[str, Any], stderr: IO[bytes]) -> subprocess.Popen[str] | No
 
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE,
+            [sys.executable, "-u", "-c", _WORKER_CODE], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8",
         )
     except OSError:
@@ -263,10 +276,11 @@ def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
 
 
 def _follow(proc: subprocess.Popen[str], lines: queue.Queue[str | None], timeout: float,
-            results: dict[int, Result]) -> tuple[int | None, bool, bool]:
+            results: dict[int, Result], offsets: dict[int, int]
+            ) -> tuple[int | None, bool, bool]:
     """Collect results until the worker is done, dies or hangs for ``timeout`` seconds
     (it is killed then). Returns the entry it was importing last, whether it started
-    any, and whether it hung."""
+    any, and whether it hung; ``offsets`` gets where each entry's stderr output starts."""
     import json
     import queue
 
@@ -286,6 +300,7 @@ def _follow(proc: subprocess.Popen[str], lines: queue.Queue[str | None], timeout
             continue
         if "start" in message:
             current, started = int(message["start"]), True
+            offsets[current] = int(message.get("stderr_at", 0))
         elif "result" in message:
             results[int(message.pop("result"))] = message
         elif message.get("done"):
@@ -306,9 +321,10 @@ def _reap(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def _death_of(proc: subprocess.Popen[str], stderr: IO[bytes]) -> str:
-    """How the worker ended while importing, with the last lines it wrote to stderr."""
-    stderr.seek(0)
+def _death_of(proc: subprocess.Popen[str], stderr: IO[bytes], offset: int = 0) -> str:
+    """How the worker ended while importing, with the last lines written to stderr since
+    ``offset`` (where this entry point's import started: never another plugin's output)."""
+    stderr.seek(offset)
     tail = stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
     code = proc.returncode
     how = (f"killed the doctor's worker process by signal {-code}" if code < 0
