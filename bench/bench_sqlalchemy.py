@@ -95,6 +95,14 @@ def timed(cmd: list[str], env: dict[str, str], out: Path, rows: int) -> tuple[fl
 
 
 def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="shimtask-bench-sqlalchemy-"))
+    try:
+        return run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
@@ -113,7 +121,6 @@ def main() -> int:
         return 0
     import psycopg
 
-    work = Path(tempfile.mkdtemp(prefix="shimtask-bench-sqlalchemy-"))
     # What `pip install shimtask-sqlalchemy` holds: no pandas or numpy (pyarrow imports
     # pandas on its first conversion whenever it is installed). flytekit's side keeps
     # them: its SQLAlchemyTask needs pandas.
