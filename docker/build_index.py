@@ -5,8 +5,8 @@ image runs as (the index is trusted only when its owner runs it), as the last
 install step.
 
 The index is keyed on the modification times of the ``sys.path`` directories.
-Image layers keep whole seconds only, so those times are first rounded down to
-whole seconds (and moved a few seconds into the past: a whole-second time that
+Image layers keep whole seconds only, so the times of the venv's directories are
+first rounded down to whole seconds (and moved a few seconds into the past: a whole-second time that
 is too recent counts as untrustworthy, see the index's "racy" check); the index
 then matches the directories in every container started from the image.
 
@@ -32,18 +32,13 @@ def index_state(shimtask: str, *args: str) -> dict[str, object]:
 def main() -> int:
     shimtask = sys.argv[1]
     settled = int(time.time()) - 10
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(shimtask)))
     for item in index_state(shimtask)["path"]:  # type: ignore[union-attr]
         entry = item["entry"]  # type: ignore[index]
-        if not os.path.isdir(entry):
-            continue
-        try:
+        # Only the venv's own directories: the base image's standard library comes
+        # from an earlier layer, whose times are whole seconds already.
+        if os.path.isdir(entry) and os.path.commonpath([venv, entry]) == venv:
             os.utime(entry, (settled, settled))
-        except PermissionError:
-            # Not ours (the base image's standard library): it comes from an earlier
-            # layer, whose times are whole seconds already.
-            if os.stat(entry).st_mtime_ns % 1_000_000_000:
-                print(f"build_index: warning: cannot round the time of {entry}; pods may "
-                      f"rescan at start", file=sys.stderr)
     built = index_state(shimtask, "--rebuild")
     again = index_state(shimtask)
     if built["status"] != "rebuilt" or again["status"] != "fresh":
