@@ -181,7 +181,7 @@ class {cls}(ShimTaskExecutor[Any]):
     #: The shimtask_core plugin API it was written for, (minimum, maximum).
     requires_api: ClassVar[tuple[int, int] | None] = ({api}, {api})
 
-    def execute_from_model(self, tt: TaskTemplate, **inputs: Any) -> Any:
+    def execute_from_model(self, tt: TaskTemplate, /, **inputs: Any) -> Any:
         greeting = custom_of(tt).get("greeting")
         if not isinstance(greeting, str) or not greeting:
             # A fault in the template is the user's: TemplateError is a USER error.

@@ -25,7 +25,7 @@ class DuckDBExecutor(ShimTaskExecutor[Any]):
     #: Dataset inputs arrive unread (DatasetRef): DuckDB scans local parquet by path.
     lazy_datasets: ClassVar[bool] = True
 
-    def execute_from_model(self, tt: TaskTemplate, **kwargs: Any) -> Any:
+    def execute_from_model(self, tt: TaskTemplate, /, **kwargs: Any) -> Any:
         import duckdb  # here, not at import: listing or resolving executors stays cheap
 
         source = tt.id.name or None

@@ -24,7 +24,7 @@ class ShellExecutor(ShimTaskExecutor[Any]):
     task_type_versions: ClassVar[frozenset[int] | None] = None
     is_sync: ClassVar[bool] = False  # a command may run for hours
 
-    def execute_from_model(self, tt: TaskTemplate, **kwargs: Any) -> Any:
+    def execute_from_model(self, tt: TaskTemplate, /, **kwargs: Any) -> Any:
         spec = ShellSpec.from_template(tt)
         if os.name != "posix":
             raise TemplateError("the shell executor needs a POSIX system (process groups, "

@@ -83,7 +83,7 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
 
     task_type_versions: ClassVar[frozenset[int] | None] = None
 
-    def execute_from_model(self, tt: TaskTemplate, **kwargs: Any) -> Any:
+    def execute_from_model(self, tt: TaskTemplate, /, **kwargs: Any) -> Any:
         source = tt.id.name or None
         custom = custom_of(tt)
         query_template = _required_str(custom, "query_template", source)
