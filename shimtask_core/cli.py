@@ -75,7 +75,7 @@ def _add_execute_parser(commands: Any) -> None:
         ex.add_argument(ignored, metavar="VALUE", help=argparse.SUPPRESS)
     ex.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
     ex.add_argument("--exit-zero-on-error", action="store_true",
-                    default=_exit_zero_default(),
+                    default=None,  # then SHIMTASK_EXIT_ZERO_ON_ERROR decides
                     help="exit 0 after writing error.pb, as pyflyte-execute does "
                     "(env SHIMTASK_EXIT_ZERO_ON_ERROR=1)")
     ex.add_argument("-v", "--verbose", action="store_true",
@@ -268,7 +268,7 @@ def _execute_args(argv: Sequence[str]) -> Any:
         return None
     parsed: dict[str, Any] = dict.fromkeys(_EXECUTE_VALUES.values())
     parsed.update(dict.fromkeys(_EXECUTE_FLAGS.values(), False))
-    parsed["exit_zero_on_error"] = _exit_zero_default()
+    parsed["exit_zero_on_error"] = None
     rest: list[str] = []
     i = 1
     while i < len(args):
@@ -305,13 +305,26 @@ def _exit_zero_default() -> bool:
 
 
 def _exit_now(status: int) -> None:
-    """End a finished container execution without the interpreter's teardown.
+    """End a finished container execution without the interpreter's full teardown.
 
-    Everything was written synchronously (outputs.pb or error.pb), so only the
-    standard streams need flushing; tearing down protobuf and the plugins' modules
-    would add ~5 ms to every task. Only for the console script, never for callers
-    of main() in-process.
+    Everything shimtask writes is written synchronously (outputs.pb or error.pb), and
+    tearing down protobuf and the plugins' modules would add ~5 ms to every task. What
+    plugins registered to run at exit runs first, as at a normal exit: ``atexit``
+    handlers (a batching exporter's flush, ``logging.shutdown`` once logging is
+    imported, ``weakref.finalize`` clean-ups), then the standard streams are flushed.
+    Threads still running are not waited for: a stray one must not keep a finished
+    task's pod alive. Only for the console script, never for callers of main()
+    in-process; where the interpreter has no way to run the handlers first, it
+    returns and the process exits normally.
     """
+    import atexit
+
+    run_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own exit step
+    count = getattr(atexit, "_ncallbacks", None)
+    if run_handlers is None or count is None:
+        return
+    if count():
+        run_handlers()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
@@ -372,7 +385,10 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         return EXIT_UNWRITTEN
     print(f"shimtask: task failed ({result.error.code}), wrote {result.uri}: {first_line}",
           file=sys.stderr)
-    return EXIT_OK if args.exit_zero_on_error else EXIT_FAILED
+    exit_zero = args.exit_zero_on_error
+    if exit_zero is None:
+        exit_zero = _exit_zero_default()
+    return EXIT_OK if exit_zero else EXIT_FAILED
 
 
 # --- run ------------------------------------------------------------------------------

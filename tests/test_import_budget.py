@@ -97,6 +97,7 @@ def test_plugins_list_loads_the_registry_only(dev_env: dict[str, str]) -> None:
             "shimtask_core.registry", "shimtask_core.registry.registry",
             "shimtask_core.registry.checks", "shimtask_core.registry.discovery",
             "shimtask_core.registry.index", "shimtask_core.registry.naming",
+            "shimtask_core.settings",
             "shimtask_core.registry.policy",
         }, attempt
 
