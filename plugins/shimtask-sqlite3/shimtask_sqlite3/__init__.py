@@ -20,8 +20,15 @@ with ``shimtask_core.make_template(name, "sqlite", custom={...})``.
   to a temporary directory, as flytekit does.
 * **read-only**: the database is opened read-only, so a query never changes the
   user's file. (flytekit ran queries on a throwaway copy; a statement that
-  writes fails here with "attempt to write a readonly database". Temporary
-  tables are allowed.)
+  writes fails here with "attempt to write a readonly database".)
+* **one statement**: a template runs exactly one statement, as Python's sqlite3
+  executes one; a temporary table it created could not be read by a second one,
+  so intermediate results are common table expressions (``WITH ... SELECT``).
+* **errors**: sqlite's own exceptions pass through with their type,
+  ``sqlite_errorcode`` and ``sqlite_errorname``, their message extended with the
+  database and the query.
+* **cold start**: nothing for archives or downloads (``tarfile``, ``zipfile``,
+  ``tempfile``, ``shutil``) is imported, and no directory made, for a local file.
 * **output**: the rows, as a list of dicts (column name -> value) in the
   order the query returns them; the list also carries ``.columns``, the
   column names in order, which a list of zero dicts cannot tell. Values are
@@ -32,17 +39,10 @@ with ``shimtask_core.make_template(name, "sqlite", custom={...})``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import enum
-import json
-import shutil
 import sqlite3
-import tarfile
-import tempfile
-import urllib.parse
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -105,6 +105,8 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
         with contextlib.ExitStack() as stack:
             def scratch() -> Path:  # made only for a download or an extraction: creating and
                 # removing a directory costs more than a small query on some file systems
+                import tempfile  # as are importing tempfile, shutil and the archive modules
+
                 return Path(stack.enter_context(
                     tempfile.TemporaryDirectory(prefix="shimtask-sqlite3-")))
 
@@ -130,7 +132,10 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
                 columns = [item[0] for item in cursor.description or ()]
                 records = cursor.fetchall()
         except (sqlite3.Error, sqlite3.Warning) as exc:
-            raise type(exc)(_explain(exc, sql, uri, database)) from exc
+            # The same exception, its message extended: a new one (type(exc)(...)) would
+            # drop sqlite_errorcode and sqlite_errorname, which callers branch on.
+            exc.args = (_explain(exc, sql, uri, database), *exc.args[1:])
+            raise
         duplicates = sorted({name for name in columns if columns.count(name) > 1})
         if duplicates:
             raise ValueError(
@@ -162,6 +167,8 @@ def _local_database(uri: str, compressed: bool, scratch: Callable[[], Path]) -> 
     path = local_path(uri)  # the core decides what is local (file:// URIs per RFC 8089)
     tmp: Path | None = None
     if path is None:
+        import urllib.parse  # a download only
+
         tmp = scratch()
         local = _download(uri, tmp / (Path(urllib.parse.urlparse(uri).path).name or "download"))
     else:
@@ -177,6 +184,8 @@ def _local_database(uri: str, compressed: bool, scratch: Callable[[], Path]) -> 
 
 
 def _download(uri: str, dest: Path) -> Path:
+    import shutil
+
     try:
         with open_uri(uri, "rb") as src, dest.open("wb") as dst:
             shutil.copyfileobj(src, dst, _COPY_CHUNK)
@@ -201,6 +210,9 @@ def _is_junk(name: str) -> bool:
 
 def _extract(archive: Path, uri: str, to_dir: Path) -> Path:
     """The one file in a zip or tar archive, written under to_dir (never where it says)."""
+    import tarfile
+    import zipfile
+
     to_dir.mkdir(parents=True, exist_ok=True)
     dest = to_dir / _DATABASE_NAME
     if zipfile.is_zipfile(archive):
@@ -233,6 +245,8 @@ def _one_member(uri: str, names: Sequence[str]) -> None:
 
 
 def _copy(src: IO[bytes], dest: Path) -> None:
+    import shutil
+
     with dest.open("wb") as dst:
         shutil.copyfileobj(src, dst, _COPY_CHUNK)
 
@@ -242,10 +256,16 @@ def _explain(exc: BaseException, sql: str, uri: str, database: Path) -> str:
     text = str(exc)
     if "readonly database" in text:
         message += ("; the sqlite executor opens the database read-only, so queries cannot "
-                    "change it (temporary tables are allowed)")
-    elif "file is not a database" in text and (
-            zipfile.is_zipfile(database) or tarfile.is_tarfile(database)):
-        message += "; the file is an archive: set compressed to true"
+                    "change it (use WITH ... SELECT for intermediate results)")
+    elif "one statement at a time" in text:
+        message += ("; a template runs one statement: use WITH ... SELECT for intermediate "
+                    "results")
+    elif "file is not a database" in text:
+        import tarfile  # only to explain this error
+        import zipfile
+
+        if zipfile.is_zipfile(database) or tarfile.is_tarfile(database):
+            message += "; the file is an archive: set compressed to true"
     return message
 
 
@@ -269,6 +289,8 @@ def _sqlite_value(name: str, value: Any) -> Any:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, (list, tuple, dict)):
+        import json  # only for collection inputs
+
         try:
             return json.dumps(value)
         except (TypeError, ValueError) as exc:
@@ -279,5 +301,7 @@ def _sqlite_value(name: str, value: Any) -> Any:
 
 def _output_value(value: Any, keep_bytes: bool) -> Any:
     if isinstance(value, bytes) and not keep_bytes:
+        import base64  # only for BLOBs
+
         return base64.b64encode(value).decode("ascii")
     return value
