@@ -53,8 +53,20 @@ class Mismatch(ValueTypeError):
 
 
 def got(value: Any) -> str:
-    """A short description of a value for error messages: its type and a clipped repr."""
-    text = repr(value)
+    """A short description of a value for error messages: its type and a clipped repr.
+
+    Executors return anything: a 5,000-deep list, a 200 MB string, an object whose
+    ``repr`` raises. ``reprlib`` bounds the depth and the size it formats and survives a
+    failing ``repr`` (a fuzzer found all three making error.pb a SYSTEM error).
+    """
+    import reprlib  # only for error messages
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother, short.maxlong = 3, 50, 50, 50
+    try:
+        text = short.repr(value)
+    except Exception:  # a container whose own methods raise (len, iteration)
+        text = f"<{type(value).__name__} object>"
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"

@@ -61,6 +61,12 @@ def _is_dict_type(lt: types_pb2.LiteralType) -> bool:
     return False
 
 
+def _position(name: str) -> int:
+    """``7`` for ``o7``; -1 for any other name (``s²``: ``"²".isdigit()``, but no int)."""
+    digits = name[1:]
+    return int(digits) if digits.isascii() and digits.isdigit() else -1
+
+
 def _positional_names(names: list[str]) -> bool:
     return names == [f"o{i}" for i in range(len(names))]
 
@@ -86,8 +92,15 @@ def _variables(variable_map: interface_pb2.VariableMap, *, lazy_datasets: bool =
 
 def _load_offloaded(lit: literals_pb2.Literal) -> literals_pb2.Literal:
     """Flyte stores big literals elsewhere and passes ``offloaded_metadata`` (flytekit >= 1.13)."""
+    from google.protobuf.message import DecodeError
+
+    uri = lit.offloaded_metadata.uri
     loaded = Literal()
-    loaded.ParseFromString(storage.read_bytes(lit.offloaded_metadata.uri))
+    try:
+        loaded.ParseFromString(storage.read_bytes(uri))
+    except DecodeError as exc:  # a file that is not a Literal: the sender's mistake
+        raise Mismatch("an offloaded Literal", f"{uri!r}, which holds no Literal "
+                                               f"protobuf ({exc})") from None
     return loaded
 
 
@@ -111,7 +124,7 @@ class InterfaceCodec:
         self.inputs = _variables(interface.inputs, lazy_datasets=lazy_datasets,
                                  by_reference=True)
         self.outputs = _variables(interface.outputs)
-        names = sorted(self.outputs, key=lambda n: int(n[1:]) if n[1:].isdigit() else -1)
+        names = sorted(self.outputs, key=_position)
         self._outputs_by_index = (
             [self.outputs[n] for n in names] if _positional_names(names) else None
         )
@@ -262,9 +275,9 @@ class InterfaceCodec:
 
 
 def _decode_variable(var: _Variable, lit: literals_pb2.Literal, direction: str) -> Any:
-    if lit.HasField("offloaded_metadata"):
-        lit = _load_offloaded(lit)
     try:
+        if lit.HasField("offloaded_metadata"):
+            lit = _load_offloaded(lit)
         return var.decode(lit)
     except (Mismatch, UnsupportedType) as exc:
         raise _convert_error(exc, var, direction) from None

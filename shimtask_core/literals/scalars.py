@@ -224,14 +224,24 @@ def decode_datetime(lit: literals_pb2.Literal) -> Any:
     primitive = lit.scalar.primitive
     if primitive.WhichOneof("value") == "datetime":
         ts = primitive.datetime
-        return _EPOCH + _dt.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+        try:
+            return _EPOCH + _dt.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+        except OverflowError:  # a Timestamp holds any int64 of seconds; datetime does not
+            raise Mismatch("datetime", f"a timestamp of {ts.seconds} s after 1970, outside "
+                                       f"the datetimes Flyte can hold (years 1 to 9999)"
+                           ) from None
     return via_msgpack(lit, parse_iso_datetime, "datetime")
 
 
 def decode_duration(lit: literals_pb2.Literal) -> Any:
     primitive = lit.scalar.primitive
     if primitive.WhichOneof("value") == "duration":
-        return primitive.duration.ToTimedelta()
+        try:
+            return primitive.duration.ToTimedelta()
+        except OverflowError:  # a Duration holds any int64 of seconds; timedelta does not
+            raise Mismatch("timedelta", f"a duration of {primitive.duration.seconds} s, "
+                                        f"beyond the longest Flyte can hold (+-10,000 years)"
+                           ) from None
     return via_msgpack(lit, parse_seconds, "timedelta")
 
 

@@ -39,7 +39,18 @@ def msgpack_dumps(value: Any) -> bytes:
 
 
 def msgpack_loads(data: bytes) -> Any:
-    return _msgpack().unpackb(data, raw=False, strict_map_key=False)
+    """The value msgpack ``data`` holds; data that is not msgpack (truncated, extra bytes,
+    nested beyond msgpack's stack, invalid UTF-8, a map keyed by a map) is a Mismatch,
+    the sender's fault, not shimtask's."""
+    msgpack = _msgpack()
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except (ValueError, TypeError) as exc:  # every unpack error is one of these
+        name = type(exc).__name__
+        reason = str(exc) or {"StackError": "nested too deeply",
+                              "FormatError": "a byte that starts no msgpack value"}.get(name, name)
+        raise Mismatch("msgpack data", f"{len(data)} bytes that are not msgpack ({reason})"
+                       ) from None
 
 
 def msgpack_literal(lit: literals_pb2.Literal) -> tuple[bool, Any]:

@@ -8,7 +8,7 @@ free of both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TemplateError
 
@@ -28,11 +28,9 @@ def executor_type_of(tt: TaskTemplate) -> str:
         value = tt.custom.fields.get(EXECUTOR_TYPE_FIELD)
         if value is not None:
             if value.WhichOneof("kind") != "string_value" or not value.string_value:
-                from google.protobuf import json_format  # only to show the bad value
-
                 raise TemplateError(
                     f"custom[{EXECUTOR_TYPE_FIELD!r}] must be a non-empty string naming the "
-                    f"executor, not {json_format.MessageToJson(value)}",
+                    f"executor, not {_shown(value)}",
                     source=tt.id.name or None,
                 )
             return str(value.string_value)
@@ -42,3 +40,14 @@ def executor_type_of(tt: TaskTemplate) -> str:
         f"the template names no executor: set custom[{EXECUTOR_TYPE_FIELD!r}] or its type",
         source=tt.id.name or None,
     )
+
+
+def _shown(value: Any) -> str:
+    """A ``Struct`` value as JSON for an error message; JSON has no NaN or infinity, so
+    such a value (a fuzzer found one) is shown in protobuf's text form instead."""
+    from google.protobuf import json_format, text_format  # only to show a bad value
+
+    try:
+        return str(json_format.MessageToJson(value, indent=None))
+    except (json_format.SerializeToJsonError, ValueError):
+        return str(text_format.MessageToString(value, as_one_line=True))
