@@ -1,9 +1,11 @@
-"""The plugin-author guide's code, taken from the page itself, works as a real plugin.
+"""The docs' examples, taken from the pages themselves, run and print what they say.
 
 The blocks of docs/plugin-guide.md are extracted by their first-line file name
 comments, built into distributions with their own pyproject.toml, pip-installed
-into a fresh venv and run through the CLI: if the guide drifts from the
-product, this fails.
+into a fresh venv and run through the CLI. Every ``shimtask plugins list`` sample
+in docs/ is compared with what the command prints in the environment the page
+describes, and getting-started's commands and Python example run as written:
+if a page drifts from the product, this fails.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginenv import REPO, PluginVenv, build_wheel, wheel_from_source
+from pluginenv import REPO, PluginVenv, build_wheel, repo_plugin_wheel, wheel_from_source
 from shimtask_core import make_template, template_to_json
 
 GUIDE = REPO / "docs" / "plugin-guide.md"
@@ -76,3 +78,105 @@ def test_the_guides_declared_template_versions_are_enforced(
     result = guide_venv.shimtask("run", str(template), "-i", "name=Ada")
     assert result.returncode == 1
     assert "task_type_version" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- the other pages: what they say a command prints is what it prints ----------------
+
+#: ``plugins list`` samples (text blocks opening with its header), by page, and the
+#: distributions installed when the page shows them.
+LIST_HEADER = "EXECUTOR  DISTRIBUTION"
+GETTING_STARTED = REPO / "docs" / "getting-started.md"
+
+
+def _blocks_of(page: Path) -> list[tuple[str, str]]:
+    """Every fenced block of a page: ``(language, body)``, in order."""
+    return re.findall(r"^```(\w*)\n(.*?)^```", page.read_text(), re.DOTALL | re.MULTILINE)
+
+
+def _list_samples(page: Path) -> list[str]:
+    return [body for lang, body in _blocks_of(page)
+            if lang == "text" and body.startswith(LIST_HEADER)]
+
+
+@pytest.fixture(scope="module")
+def sqlite_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    """What getting-started installs: the core and ./plugins/shimtask-sqlite3."""
+    root = tmp_path_factory.mktemp("getting-started")
+    env = PluginVenv(root / "env")
+    env.install(repo_plugin_wheel(root / "wheels", "shimtask-sqlite3"))
+    return env
+
+
+@pytest.fixture(scope="module")
+def greet_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    """The guide's plugin alone, as the guide shows it right after its pip install."""
+    blocks = _blocks()
+    source = tmp_path_factory.mktemp("greet") / "shimtask-greet"
+    (source / "my_executor").mkdir(parents=True)
+    (source / "my_executor" / "__init__.py").write_text(blocks["my_executor/__init__.py"])
+    (source / "pyproject.toml").write_text(blocks["pyproject.toml"])
+    env = PluginVenv(source.parent / "env")
+    env.install(wheel_from_source(source.parent / "wheels", source, "shimtask-greet"))
+    return env
+
+
+def test_every_plugins_list_sample_in_the_docs_is_checked() -> None:
+    pages = {p.relative_to(REPO / "docs").as_posix() for p in (REPO / "docs").rglob("*.md")
+             if _list_samples(p)}
+    assert pages == {"getting-started.md", "plugin-guide.md"}, (
+        "a page shows `shimtask plugins list` output that no test compares with the real "
+        "output: add it to the tests below")
+
+
+@pytest.mark.parametrize("page", ["getting-started.md", "plugin-guide.md"])
+def test_the_plugins_list_samples_are_what_it_prints(
+    page: str, request: pytest.FixtureRequest
+) -> None:
+    env: PluginVenv = request.getfixturevalue(
+        "sqlite_venv" if page == "getting-started.md" else "greet_venv")
+    (sample,) = _list_samples(REPO / "docs" / page)
+    result = env.shimtask("plugins", "list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == sample  # the table and the footnote it always prints here
+
+
+def _getting_started_commands() -> list[str]:
+    """The commands of getting-started's shell blocks, as a user types them (installs and
+    the demo, which builds its own environment, excepted)."""
+    return [line.strip() for lang, body in _blocks_of(GETTING_STARTED) if lang == "bash"
+            for line in body.splitlines()
+            if line.strip() and not line.lstrip().startswith(("pip ", "python3 scripts/"))]
+
+
+def test_getting_started_commands_run_as_written(sqlite_venv: PluginVenv, tmp_path: Path
+                                                 ) -> None:
+    import shlex
+    import shutil
+
+    shutil.copytree(REPO / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns("*.db", "__pycache__"))
+    commands = _getting_started_commands()
+    assert "python examples/make_example_db.py" in commands  # it must run before the rest
+    assert sum(c.startswith("shimtask run ") for c in commands) >= 3
+    for command in commands:
+        argv = shlex.split(command.split("#", 1)[0])
+        if argv[0] == "python":
+            argv[0] = str(sqlite_venv.python)
+        result = sqlite_venv.run(argv, cwd=tmp_path)
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        assert "warning" not in result.stderr, f"{command}\n{result.stderr}"
+        if "--json" in argv:
+            assert json.loads(result.stdout), command
+
+
+def test_getting_started_python_example_runs(sqlite_venv: PluginVenv, tmp_path: Path) -> None:
+    (code,) = [body for lang, body in _blocks_of(GETTING_STARTED) if lang == "python"]
+    db = sqlite_venv.run([sqlite_venv.python, str(REPO / "examples" / "make_example_db.py"),
+                          str(tmp_path / "examples" / "data" / "example.db")])
+    assert db.returncode == 0, db.stderr
+    script = tmp_path / "example.py"
+    script.write_text(code + "\nprint(rows)\nprint(executor_cls.__name__)\n")
+    result = sqlite_venv.run([sqlite_venv.python, str(script)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "SQLite3Executor"
+    assert "Tokyo" in result.stdout
