@@ -81,6 +81,9 @@ def _parse_json_template(data: bytes, source: str) -> tasks_pb2.TaskTemplate:
     except json.JSONDecodeError as exc:
         raise TemplateError(f"not valid JSON: {exc.msg} at line {exc.lineno} column "
                             f"{exc.colno}", source=source) from None
+    except RecursionError:  # json recurses per level: "[[[[..." 100,000 deep (a fuzzer's)
+        raise TemplateError("JSON nested deeper than a TaskTemplate can be (protobuf reads "
+                            "at most 100 levels)", source=source) from None
     if not isinstance(document, dict):
         raise TemplateError(f"expected a JSON object (a TaskTemplate in protobuf-JSON form), "
                             f"got a JSON {type(document).__name__}", source=source)

@@ -529,8 +529,8 @@ def literal_maps(draw: st.DrawFn, types: dict[str, LiteralType]
 @st.composite
 def damaged(draw: st.DrawFn, data: bytes, text: bool) -> tuple[bytes, str]:
     """``data``, mostly intact; sometimes flipped, cut, extended or given bad UTF-8."""
-    how = draw(st.sampled_from(["intact"] * 14 + ["flip", "truncate", "insert", "utf8",
-                                                 "empty", "garbage"] + (["bom"] if text else [])))
+    harms = ["flip", "truncate", "insert", "utf8", "empty", "garbage"]
+    how = draw(st.sampled_from(["intact"] * 14 + harms + (["bom", "deep"] if text else [])))
     if how == "intact" or (not data and how in ("flip", "truncate", "utf8")):
         return data, "intact"
     if how == "empty":
@@ -539,6 +539,10 @@ def damaged(draw: st.DrawFn, data: bytes, text: bool) -> tuple[bytes, str]:
         return draw(st.binary(max_size=64)), how
     if how == "bom":
         return b"\xef\xbb\xbf" + data, how
+    if how == "deep":  # JSON nested far beyond what protobuf (or json's recursion) reads
+        depth = draw(st.sampled_from([101, 5000, 100_000]))
+        opener = draw(st.sampled_from([b"[", b'{"a":']))
+        return b'{"custom": ' + opener * depth, how
     buf = bytearray(data)
     if how == "flip":
         for _ in range(draw(st.integers(1, 4))):

@@ -181,6 +181,15 @@ def test_found_offloaded_literal_that_is_no_literal(tmp_path: Path, registry: Ex
     assert "holds no Literal" in error.message and "TOPSECRET" not in error.message
 
 
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_found_json_template_nested_100000_deep(tmp_path: Path, registry: ExecutorRegistry,
+                                                opener: bytes) -> None:
+    """A protobuf-JSON template 100,000 levels deep (json.loads raised RecursionError)."""
+    case = fuzzcases.Case(b'{"custom": ' + opener * 100_000, b"", [])
+    error = fuzzcases.run_in_process(case, tmp_path, registry)
+    assert error.code == "TemplateError" and "nested deeper" in error.message
+
+
 @pytest.mark.parametrize("special", ["weird", "deep list", "huge str"])
 def test_found_returned_values_that_break_repr(tmp_path: Path, registry: ExecutorRegistry,
                                                special: str) -> None:
