@@ -90,8 +90,11 @@ def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run", help="run a template locally and print its outputs",
         description="Run a template file (.pb or protobuf-JSON .json) on this machine. "
-        "Inputs are read by their declared type: -i n=7 is an integer for an integer "
-        "input; lists, dicts and unions are given as JSON.",
+        "Inputs are read by their declared type, from -i text and --inputs-json alike: "
+        "-i n=7 is an integer for an integer input; datetimes are ISO 8601, durations "
+        "seconds or 1h30m; lists, dicts and dataclasses are given as JSON; an optional "
+        "value takes its bare text. Local files and directories are passed by path. What "
+        "the executor prints goes to stderr: stdout holds the result.",
     )
     run.add_argument("template", metavar="TEMPLATE", help="template file or URI")
     run.add_argument("-i", "--input", action="append", default=[], metavar="NAME=VALUE",
