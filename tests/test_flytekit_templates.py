@@ -7,7 +7,6 @@ the template's type, ``sqlite``, names the executor.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -73,7 +72,7 @@ def test_flytekit_sqlite_template_runs_unchanged(
 
 @pytest.mark.flytekit
 def test_flytekit_reads_our_outputs(
-    sqlite_venv: PluginVenv, workdir: Path, flytekit_python: Path
+    sqlite_venv: PluginVenv, workdir: Path, flytekit_python: str
 ) -> None:
     outputs_pb = _execute(sqlite_venv, "sqlite3_task.pb", workdir)
     script = """
@@ -91,16 +90,7 @@ literal = LiteralMap.from_flyte_idl(lm).literals["results"]
 df = TypeEngine.to_python_value(ctx, literal, pd.DataFrame)
 print(df.to_dict(orient="records"))
 """
-    result = subprocess.run([str(flytekit_python), "-c", script, str(outputs_pb)],
+    result = subprocess.run([flytekit_python, "-c", script, str(outputs_pb)],
                             capture_output=True, text=True, timeout=120, cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[{'name': 'alice', 'age': 34}]"
-
-
-@pytest.fixture
-def flytekit_python() -> Path:
-    path = Path(os.environ.get("SHIMTASK_FLYTEKIT_PYTHON",
-                               REPO / ".venv-flytekit" / "bin" / "python"))
-    if not path.exists():
-        pytest.skip(f"no flytekit environment at {path} (scripts/dev.py test creates it)")
-    return path

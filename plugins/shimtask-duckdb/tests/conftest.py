@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ from duckdb_testlib import sales_table
 
 from shimtask_core import ExecutorRegistry
 from shimtask_duckdb import DuckDBExecutor
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -35,15 +32,3 @@ def registry() -> ExecutorRegistry:
     reg = ExecutorRegistry(path=[])
     reg.register("duckdb", DuckDBExecutor)
     return reg
-
-
-@pytest.fixture(scope="session")
-def flytekit_python() -> str:
-    """The pinned flytekit environment (with flytekitplugins-duckdb), or skip saying how."""
-    named = os.environ.get("SHIMTASK_FLYTEKIT_PYTHON")
-    python = Path(named) if named else REPO / ".venv-flytekit" / "bin" / "python"
-    if not python.exists():
-        if named:
-            pytest.fail(f"SHIMTASK_FLYTEKIT_PYTHON={named} does not exist")
-        pytest.skip("no flytekit environment: python3 scripts/dev.py test creates .venv-flytekit")
-    return str(python)

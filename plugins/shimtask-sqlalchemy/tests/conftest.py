@@ -79,15 +79,3 @@ def registry() -> ExecutorRegistry:
     reg = ExecutorRegistry(path=[])
     reg.register("sqlalchemy", SQLAlchemyExecutor)
     return reg
-
-
-@pytest.fixture(scope="session")
-def flytekit_python() -> str:
-    """The pinned flytekit environment (with flytekitplugins-sqlalchemy), or skip saying how."""
-    named = os.environ.get("SHIMTASK_FLYTEKIT_PYTHON")
-    python = Path(named) if named else REPO / ".venv-flytekit" / "bin" / "python"
-    if not python.exists():
-        if named:
-            pytest.fail(f"SHIMTASK_FLYTEKIT_PYTHON={named} does not exist")
-        pytest.skip("no flytekit environment: python3 scripts/dev.py test creates .venv-flytekit")
-    return str(python)
