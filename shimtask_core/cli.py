@@ -78,6 +78,11 @@ def _add_execute_parser(commands: Any) -> None:
                     default=None,  # then SHIMTASK_EXIT_ZERO_ON_ERROR decides
                     help="exit 0 after writing error.pb, as pyflyte-execute does "
                     "(env SHIMTASK_EXIT_ZERO_ON_ERROR=1)")
+    ex.add_argument("--timeout", metavar="SECONDS",
+                    help="time limit of the whole execution; past it error.pb says Timeout "
+                    "(SYSTEM, RECOVERABLE) and the exit status is 1 (env "
+                    "SHIMTASK_EXECUTION_TIMEOUT; default: none, propeller enforces the "
+                    "template's own metadata.timeout)")
     ex.add_argument("-v", "--verbose", action="store_true",
                     help="one line per phase on stderr: template, executor (distribution "
                     "and version), inputs, duration, what was written where "
@@ -250,7 +255,7 @@ _EXECUTE_VALUES = {
     "--raw-output-data-prefix": "raw_output_data_prefix", "--template": "template",
     "--checkpoint-path": "checkpoint_path", "--prev-checkpoint": "prev_checkpoint",
     "--resolver": "resolver", "--dynamic-addl-distro": "dynamic_addl_distro",
-    "--dynamic-dest-dir": "dynamic_dest_dir",
+    "--dynamic-dest-dir": "dynamic_dest_dir", "--timeout": "timeout",
 }
 _EXECUTE_FLAGS = {"--test": "test", "--exit-zero-on-error": "exit_zero_on_error",
                   "--verbose": "verbose", "-v": "verbose"}
@@ -351,9 +356,12 @@ STOP_GRACE_SECONDS = 5.0
 
 
 def _cmd_execute(args: argparse.Namespace) -> int:
+    import faulthandler  # built in: a crash (segfault, abort) leaves its Python stack in the log
+
     from . import logs
     from .runtime import execute, write_error
 
+    faulthandler.enable()
     if args.verbose:
         logs.enable()
     template = args.template or (args.rest[0] if args.rest else None)
@@ -366,6 +374,9 @@ def _cmd_execute(args: argparse.Namespace) -> int:
             f"({' '.join(args.rest)}); shimtask runs task templates (shim tasks such as "
             f"SQLite3Task), not Python task code: keep a flytekit image for this task"))
     else:
+        exit_zero = args.exit_zero_on_error
+        if exit_zero is None:
+            exit_zero = _exit_zero_default()
         result = execute(
             inputs=args.inputs,
             output_prefix=args.output_prefix,
@@ -375,6 +386,8 @@ def _cmd_execute(args: argparse.Namespace) -> int:
             prev_checkpoint=_rendered(args.prev_checkpoint),
             debug=args.debug,
             stop_grace=STOP_GRACE_SECONDS,
+            timeout=_timeout_option(args.timeout),
+            error_status=EXIT_OK if exit_zero else EXIT_FAILED,
         )
     if result.ok:
         return EXIT_OK
@@ -392,6 +405,19 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     if exit_zero is None:
         exit_zero = _exit_zero_default()
     return EXIT_OK if exit_zero else EXIT_FAILED
+
+
+def _timeout_option(text: str | None) -> float | None:
+    """``--timeout``: positive seconds; None (the environment's, if any) when not given."""
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"--timeout {text}: expected a positive number of seconds")
+    return seconds
 
 
 # --- run ------------------------------------------------------------------------------

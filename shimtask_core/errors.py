@@ -316,6 +316,33 @@ class TaskLost(ShimTaskError):
         super().__init__(f"connector task {task_id} is lost: {reason}")
 
 
+class LimitExceeded(ShimTaskError):
+    """Something an execution read, built or would write is beyond a configured limit
+    (``shimtask_core.limits``): the template's or the inputs' size, a value's nesting
+    depth or a collection's length, the outputs' size.
+
+    ``limit`` is the field of :class:`~shimtask_core.limits.Limits`; ``variable`` the
+    environment variable that raises it; ``maximum`` the limit in force; ``value`` what
+    was met (a lower bound when reading stopped at the limit: ``at_least``).
+    """
+
+    code = "LimitExceeded"
+
+    def __init__(self, subject: str, limit: str, value: int, maximum: int, *,
+                 variable: str, unit: str = "", at_least: bool = False) -> None:
+        self.subject = subject
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        self.variable = variable
+        self.at_least = at_least
+        what = f"more than {maximum:,}" if at_least else f"{value:,}"
+        units = f" {unit}" if unit else ""
+        super().__init__(
+            f"{subject} is {what}{units}, beyond the limit of {maximum:,}{units} ({variable}); "
+            f"if that is expected, raise it: {variable}=<larger number>")
+
+
 class MissingDependency(ShimTaskError):
     """An optional package that this URI or value needs is not installed in this image.
 
@@ -398,6 +425,7 @@ ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     ExecutorFailed: ("USER", False),
     UsageError: ("USER", False),
     MissingDependency: ("USER", False),
+    LimitExceeded: ("USER", False),
     StorageError: ("SYSTEM", True),
     ServiceUnavailable: ("SYSTEM", True),
     ExecutionTimeout: ("SYSTEM", True),

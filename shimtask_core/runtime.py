@@ -18,6 +18,7 @@ from . import logs, storage
 from .context import ExecutionContext
 from .errors import (
     EXIT_UNWRITTEN,
+    ExecutionTimeout,
     ExecutorFailed,
     MissingDependency,
     ShimTaskError,
@@ -25,6 +26,7 @@ from .errors import (
     Terminated,
     classify,
 )
+from .limits import Limits, current
 from .registry import ExecutorRegistry, default_registry
 from .task import ExecutableTemplateShimTask
 from .template import parse_template
@@ -59,14 +61,20 @@ class ExecutionResult(NamedTuple):
     write_error: str | None = None
 
 
-def load_template(uri: str) -> TaskTemplate:
-    """Read a template file (protobuf or protobuf-JSON) from a path or URI."""
-    return parse_template(storage.read_bytes(uri), source=uri)
+def load_template(uri: str, limits: Limits | None = None) -> TaskTemplate:
+    """Read a template file (protobuf or protobuf-JSON) from a path or URI, of at most
+    ``limits.template_bytes`` (``SHIMTASK_MAX_TEMPLATE_BYTES``)."""
+    limits = limits or current()
+    data = storage.read_bytes(uri, limit=limits.template_bytes)
+    return parse_template(limits.check_size("template_bytes", f"the template {uri}", data),
+                          source=uri)
 
 
-def load_inputs(uri: str) -> literals_pb2.LiteralMap:
-    """Read an ``inputs.pb`` LiteralMap."""
-    data = storage.read_bytes(uri)
+def load_inputs(uri: str, limits: Limits | None = None) -> literals_pb2.LiteralMap:
+    """Read an ``inputs.pb`` LiteralMap of at most ``limits.inputs_bytes``."""
+    limits = limits or current()
+    data = limits.check_size("inputs_bytes", f"the inputs {uri}",
+                             storage.read_bytes(uri, limit=limits.inputs_bytes))
     inputs = literals_pb2.LiteralMap()
     try:
         inputs.ParseFromString(data)
@@ -107,6 +115,8 @@ def execute(
     registry: ExecutorRegistry | None = None,
     debug: bool = False,
     stop_grace: float | None = None,
+    timeout: float | None = None,
+    error_status: int = 1,
 ) -> ExecutionResult:
     """Run one template as Flyte runs a container task; never raises for a task failure.
 
@@ -121,7 +131,19 @@ def execute(
     propagates to the caller. With ``stop_grace`` (seconds; the CLI's way), an
     executor that does not stop within it is not waited for: error.pb is written from
     another thread and the process exits with status ``128 + signal``.
+
+    ``timeout`` (seconds; default ``SHIMTASK_EXECUTION_TIMEOUT``, else none) bounds the
+    whole execution: when it passes, ``ExecutionTimeout`` (SYSTEM, RECOVERABLE) is
+    raised in the running code (the main thread) and is the result, even if the
+    executor catches it and returns. With ``stop_grace``, an executor that does not
+    stop within it is not waited for: error.pb is written from another thread and the
+    process exits with ``error_status``. In another thread nothing can interrupt the
+    executor: error.pb is written when the time is up, and whatever the executor
+    returns later is discarded. The other limits (sizes, depth, collection length) are
+    ``shimtask_core.limits``'s, from the environment.
     """
+    limits = current()
+    seconds = timeout if timeout is not None else limits.timeout
     outputs_uri = storage.join(output_prefix, OUTPUTS_FILE)
     error_uri = storage.join(output_prefix, ERROR_FILE)
     ctx = ExecutionContext(
@@ -133,21 +155,27 @@ def execute(
         prev_checkpoint=prev_checkpoint,
     )
     finish = _Finish(error_uri, outputs_uri, debug)
-    with _stopping_on_signals(finish, stop_grace):
-        return _execute(finish, inputs, template, outputs_uri, ctx, registry)
+    with _stopping_on_signals(finish, stop_grace), \
+            _time_limit(finish, seconds, stop_grace, error_status):
+        try:
+            return _execute(finish, inputs, template, outputs_uri, ctx, registry, limits)
+        except _Expired:  # the time ran out while a result was being written: it is the
+            assert finish.expired is not None  # result (the alarm raises only once)
+            return finish.fail(finish.expired)
 
 
 def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
-             ctx: ExecutionContext, registry: ExecutorRegistry | None) -> ExecutionResult:
+             ctx: ExecutionContext, registry: ExecutorRegistry | None,
+             limits: Limits) -> ExecutionResult:
     name: str | None = None
     try:
         started = time.perf_counter()
-        tt = load_template(template)
+        tt = load_template(template, limits)
         if logs.enabled():
             logs.phase("template", uri=template, name=tt.id.name or None, type=tt.type,
                        version=tt.task_type_version)
         registry = registry or default_registry()
-        name = registry.executor_type_of(tt)
+        name = finish.executor = registry.executor_type_of(tt)
         resolution = registry.resolution(tt)
         if logs.enabled():
             record, index = resolution.record, registry.index_state()
@@ -156,7 +184,7 @@ def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
                        dist=record.dist or None, version=record.version or None,
                        index=index.status, index_file=index.file,
                        ms=(time.perf_counter() - started) * 1e3)
-        literal_inputs = load_inputs(inputs)
+        literal_inputs = load_inputs(inputs, limits)
         if logs.enabled():
             logs.phase("inputs", uri=inputs, count=len(literal_inputs.literals),
                        bytes=literal_inputs.ByteSize())
@@ -166,8 +194,14 @@ def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
         if logs.enabled():
             logs.phase("executed", executor=resolution.name,
                        ms=(time.perf_counter() - ran) * 1e3, outputs=len(outputs.literals))
+        size = outputs.ByteSize()
+        if size > limits.outputs_bytes:  # and protobuf cannot serialize 2 GiB at all
+            names = ", ".join(sorted(outputs.literals))
+            raise limits.exceeded("outputs_bytes", f"the outputs ({names})", size)
         data = outputs.SerializeToString()
         with finish.lock:
+            if finish.expired is not None:  # the executor swallowed the timeout and returned
+                raise finish.expired
             _write_exclusive(outputs_uri, data, stale=finish.error_uri)
             finish.done = True
         if logs.enabled():
@@ -176,6 +210,8 @@ def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
                        total_ms=(time.perf_counter() - started) * 1e3)
         return ExecutionResult(ok=True, uri=outputs_uri)
     except BaseException as exc:
+        if finish.expired is not None and not isinstance(exc, Terminated):
+            exc = finish.expired  # once the time is up, that is the result, whatever followed
         result = finish.fail(_attributed(exc, name))
         if isinstance(exc, Terminated):
             exc.written = result.uri if result.written else None
@@ -216,6 +252,10 @@ class _Finish:
         self.debug = debug
         self.lock = threading.RLock()
         self.done = False
+        #: the executor type, once known (for the timeout's message)
+        self.executor: str | None = None
+        #: set when the time limit passed: the execution's result, whatever it returns
+        self.expired: ExecutionTimeout | None = None
 
     def fail(self, exc: BaseException) -> ExecutionResult:
         """Write error.pb for ``exc`` (unless a result was written meanwhile)."""
@@ -297,6 +337,90 @@ def _watchdog(finish: _Finish, terminated: Terminated, grace: float) -> None:
                   f"not be written: {result.write_error}", file=sys.stderr)
         sys.stderr.flush()
         os._exit(128 + terminated.signum if result.written else EXIT_UNWRITTEN)
+    finally:
+        finish.lock.release()
+
+
+class _Expired(BaseException):
+    """Raised in the running code when the time limit passes (a BaseException, so that
+    ``except Exception`` in an executor does not swallow it); error.pb says
+    ``ExecutionTimeout``."""
+
+
+@contextlib.contextmanager
+def _time_limit(finish: _Finish, seconds: float | None, grace: float | None,
+                error_status: int) -> Iterator[None]:
+    """Bound the block to ``seconds``: SIGALRM in the main thread, a timer elsewhere."""
+    if seconds is None:
+        yield
+        return
+    import signal
+    import threading
+
+    def expire() -> ExecutionTimeout:
+        finish.expired = ExecutionTimeout(finish.executor or "(not yet resolved)", seconds)
+        return finish.expired
+
+    if threading.current_thread() is not threading.main_thread():
+        def write_now() -> None:  # nothing can interrupt the caller's thread
+            with finish.lock:
+                if not finish.done:
+                    finish.fail(expire())
+
+        timer = threading.Timer(seconds, write_now)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        if finish.done or finish.expired is not None:
+            return
+        expired = expire()
+        if grace is not None:
+            threading.Thread(target=_expiry_watchdog, args=(finish, expired, grace,
+                                                            error_status),
+                             name="shimtask-timeout-watchdog", daemon=True).start()
+        raise _Expired
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _expiry_watchdog(finish: _Finish, expired: ExecutionTimeout, grace: float,
+                     error_status: int) -> None:
+    """If the executor has not stopped ``grace`` seconds after its time was up (stuck in C
+    code, or swallowing BaseException), write error.pb from here and end the process."""
+    import os
+    import sys
+
+    time.sleep(grace)
+    if not finish.lock.acquire(timeout=grace):
+        print(f"shimtask: error: {expired}; the executor did not stop and "
+              f"{finish.error_uri} could not be written in time", file=sys.stderr)
+        os._exit(EXIT_UNWRITTEN)
+    try:
+        if finish.done:
+            return  # the main thread wrote it and is on its way out
+        late = ExecutionTimeout(expired.executor_type, expired.seconds)
+        late.args = (f"{expired} (and it did not stop within {grace:g} s after)",)
+        result = finish.fail(late)
+        if result.written:
+            print(f"shimtask: task failed (Timeout), wrote {result.uri}: {late}",
+                  file=sys.stderr)
+        else:
+            print(f"shimtask: error: {late}, and {result.uri} could not be written: "
+                  f"{result.write_error}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(error_status if result.written else EXIT_UNWRITTEN)
     finally:
         finish.lock.release()
 

@@ -13,7 +13,9 @@ The variables (``docs/cli.md`` has the table users read):
 * ``SHIMTASK_PREFER``: ``name=dist,...`` (:func:`pairs`);
 * ``SHIMTASK_NO_INDEX``, ``SHIMTASK_EXIT_ZERO_ON_ERROR``: switches (:func:`switch`);
 * ``SHIMTASK_CACHE_DIR``: a directory (:func:`text`);
-* ``SHIMTASK_LOG_LEVEL``: a logging level name, or ``0``/``off`` (:func:`level`).
+* ``SHIMTASK_LOG_LEVEL``: a logging level name, or ``0``/``off`` (:func:`level`);
+* ``SHIMTASK_MAX_*`` (``shimtask_core.limits``): sizes in bytes (:func:`size`) and counts
+  (:func:`count`); ``SHIMTASK_EXECUTION_TIMEOUT``: seconds (:func:`seconds`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ NO_INDEX: Final = "SHIMTASK_NO_INDEX"
 CACHE_DIR: Final = "SHIMTASK_CACHE_DIR"
 EXIT_ZERO_ON_ERROR: Final = "SHIMTASK_EXIT_ZERO_ON_ERROR"
 LOG_LEVEL: Final = "SHIMTASK_LOG_LEVEL"
+MAX_TEMPLATE_BYTES: Final = "SHIMTASK_MAX_TEMPLATE_BYTES"
+MAX_INPUTS_BYTES: Final = "SHIMTASK_MAX_INPUTS_BYTES"
+MAX_OUTPUTS_BYTES: Final = "SHIMTASK_MAX_OUTPUTS_BYTES"
+MAX_DEPTH: Final = "SHIMTASK_MAX_DEPTH"
+MAX_COLLECTION: Final = "SHIMTASK_MAX_COLLECTION"
+EXECUTION_TIMEOUT: Final = "SHIMTASK_EXECUTION_TIMEOUT"
 
 TRUE: Final = frozenset({"1", "true", "yes", "on", "y"})
 FALSE: Final = frozenset({"0", "false", "no", "off", "n"})
@@ -119,3 +127,60 @@ def level(name: str = LOG_LEVEL, environ: Mapping[str, str] | None = None) -> st
         return upper  # a numeric level, as logging takes it
     malformed(name, raw, f"expected one of {', '.join(LEVELS)} or off (so INFO is used)")
     return "INFO"
+
+
+#: Size suffixes (any case): decimal ``k``/``m``/``g`` (``kb``...) and binary ``ki``/``mi``/``gi``
+#: (``kib``...), as Kubernetes and most tools write them.
+_UNITS: Final = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6,
+                 "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
+                 "ki": 2**10, "kib": 2**10, "mi": 2**20, "mib": 2**20, "gi": 2**30,
+                 "gib": 2**30, "ti": 2**40, "tib": 2**40}
+
+
+def _number(raw: str) -> float | None:
+    try:
+        value = float(raw.replace("_", ""))
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def size(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """A positive number of bytes: ``1048576``, ``64MiB``, ``1g``, ``1.5Gi``."""
+    raw = _raw(name, environ)
+    if raw is None:
+        return default
+    text = raw.strip().lower()
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = _UNITS.get(text[len(digits):].strip())
+    number = _number(digits) if unit is not None else None
+    if number is None or number * (unit or 1) < 1:
+        malformed(name, raw, f"expected a positive number of bytes, like 1048576, 64MiB or "
+                             f"1G (so {default} is used)")
+        return default
+    return int(number * (unit or 1))
+
+
+def count(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """A positive whole number: ``10000000``, ``10_000_000``."""
+    raw = _raw(name, environ)
+    if raw is None:
+        return default
+    number = _number(raw.strip())
+    if number is None or number < 1 or number != int(number):
+        malformed(name, raw, f"expected a positive whole number (so {default} is used)")
+        return default
+    return int(number)
+
+
+def seconds(name: str, environ: Mapping[str, str] | None = None) -> float | None:
+    """A positive number of seconds, or None for unset, ``0`` and ``off`` (no limit)."""
+    raw = _raw(name, environ)
+    if raw is None or raw.strip().upper() in _OFF:
+        return None
+    number = _number(raw.strip().lower().removesuffix("s"))
+    if number is None or number <= 0:
+        malformed(name, raw, "expected a positive number of seconds, or 0/off for none "
+                             "(so there is no limit)")
+        return None
+    return number

@@ -138,15 +138,17 @@ def filesystem(uri: str) -> tuple[Any, str]:
     return fs, path
 
 
-def read_bytes(uri: str) -> bytes:
-    """The whole content at ``uri``."""
+def read_bytes(uri: str, *, limit: int | None = None) -> bytes:
+    """The whole content at ``uri``; with ``limit``, at most ``limit + 1`` bytes of it (the
+    caller tells a file that is too long by its length, without holding all of it)."""
     path = local_path(uri)
     try:
         if path is not None:
             with open(path, "rb") as fh:
-                return fh.read()
+                return fh.read() if limit is None else fh.read(limit + 1)
         fs, remote = filesystem(uri)
-        data: bytes = fs.cat_file(remote)
+        data: bytes = (fs.cat_file(remote) if limit is None
+                       else fs.cat_file(remote, start=0, end=limit + 1))
         return data
     except ShimTaskError:  # StorageError, MissingDependency
         raise

@@ -31,6 +31,7 @@ from google.protobuf import json_format, struct_pb2
 from hypothesis import strategies as st
 
 from shimtask_core import ShimTaskExecutor
+from shimtask_core.limits import Limits
 
 SimpleType = types_pb2.SimpleType
 LiteralType = types_pb2.LiteralType
@@ -106,6 +107,18 @@ def literal_types(max_leaves: int = 6) -> st.SearchStrategy[LiteralType]:
     leaves = st.one_of(_simple(), _simple(), _enum(), _blob())
     return st.recursive(leaves, lambda children: st.one_of(
         _collection(children), _map(children), _union(children)), max_leaves=max_leaves)
+
+
+def _nesting(lt: LiteralType) -> int:
+    """Levels of lists, maps, unions and STRUCTs (what ``SHIMTASK_MAX_DEPTH`` bounds)."""
+    kind = lt.WhichOneof("type")
+    if kind == "collection_type":
+        return 1 + _nesting(lt.collection_type)
+    if kind == "map_value_type":
+        return 1 + _nesting(lt.map_value_type)
+    if kind == "union_type":
+        return 1 + max(_nesting(v) for v in lt.union_type.variants)
+    return 1 if kind == "simple" and lt.simple == SimpleType.STRUCT else 0
 
 
 def deep_type(depth: int) -> LiteralType:
@@ -584,8 +597,9 @@ def cases(draw: st.DrawFn, executor: str = "echo") -> Case:
     named = (custom.fields["executor_type"].string_value == executor
              if custom is not None and "executor_type" in custom.fields
              else task_type == executor)
+    within_limits = all(_nesting(lt) <= Limits().depth for lt in types.values())
     expect_ok = (valid and named and template_damage == inputs_damage == "intact"
-                 and tt.task_type_version >= 0)
+                 and tt.task_type_version >= 0 and within_limits)
     return Case(template, inputs, notes, expect_ok)
 
 

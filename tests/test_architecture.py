@@ -33,6 +33,7 @@ LAYERS: dict[str, set[str]] = {
     "storage": {"errors"},
     "settings": {"errors"},  # every SHIMTASK_* variable, one parser per kind
     "logs": {"settings"},  # the phase lines of an execution
+    "limits": {"settings", "errors"},  # SHIMTASK_MAX_*: what one execution may read and build
     # the plugin contract
     "executor": {"errors"},
     "hookspecs": {"executor", "errors"},
@@ -41,7 +42,7 @@ LAYERS: dict[str, set[str]] = {
     "discovery": {"registry"},  # re-export of registry/discovery (the old path)
     "index": {"registry"},  # re-export of registry/index (the old path)
     # the literal codec: nothing of registry, task, runtime, serve, cli
-    "literals": {"errors", "context", "storage"},
+    "literals": {"errors", "context", "storage", "limits"},
     "files": {"literals"},  # re-export of literals/files (the old path)
     "datasets": {"literals"},  # re-export of literals/datasets (the old path)
     # templates and their text
@@ -51,7 +52,7 @@ LAYERS: dict[str, set[str]] = {
     # one execution
     "task": {"registry", "hookspecs", "executor", "literals", "template", "context", "errors"},
     "runtime": {"task", "registry", "template", "literals", "storage", "context", "errors",
-                "logs"},
+                "logs", "limits"},
     "serve": {"runtime", "task", "registry", "template", "literals", "storage", "context",
               "errors", "version", "logs"},
     # a new plugin's files (shimtask plugins new)

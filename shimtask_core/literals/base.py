@@ -52,6 +52,28 @@ class Mismatch(ValueTypeError):
         return f"value{''.join(self.path)}: expected {self.expected}, got {self.got}"
 
 
+class LimitMismatch(Mismatch):
+    """A value beyond a configured limit (:mod:`shimtask_core.limits`: its nesting depth, a
+    collection's length), found deep inside it.
+
+    It is not the value's type that is wrong, so no union variant or fallback may swallow
+    it (they re-raise it); :class:`~shimtask_core.literals.InterfaceCodec` turns it into a
+    ``LimitExceeded`` naming the variable, the limit and how to raise it. ``limit`` is a
+    field of :class:`~shimtask_core.limits.Limits`.
+    """
+
+    def __init__(self, limit: str, value: int, maximum: int, *, at_least: bool = False) -> None:
+        from ..limits import UNITS  # only when a limit is met
+
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        self.at_least = at_least
+        unit = UNITS[limit]
+        super().__init__(f"at most {maximum:,} {unit}",
+                         f"{'more than ' if at_least else ''}{value:,} {unit}")
+
+
 def got(value: Any) -> str:
     """A short description of a value for error messages: its type and a clipped repr.
 

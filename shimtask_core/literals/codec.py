@@ -12,11 +12,18 @@ from typing import Any
 from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 
 from .. import storage
-from ..errors import MissingInput, OutputMismatch, UnexpectedInput, UnsupportedType, ValueTypeError
-from .base import Decoder, Literal, LiteralMap, Mismatch, SimpleType, got
+from ..errors import (
+    LimitExceeded,
+    MissingInput,
+    OutputMismatch,
+    UnexpectedInput,
+    UnsupportedType,
+    ValueTypeError,
+)
+from .base import Decoder, LimitMismatch, Literal, LiteralMap, Mismatch, SimpleType, got
 from .decode import decoder_for
 from .encode import encoder_for, filler_for
-from .types import describe
+from .types import describe, nesting
 
 
 class _Variable:
@@ -24,9 +31,15 @@ class _Variable:
                  "optional")
 
     def __init__(self, name: str, lt: types_pb2.LiteralType, *, lazy: bool = False,
-                 by_reference: bool = False) -> None:
+                 by_reference: bool = False, direction: str = "value") -> None:
+        from ..limits import current  # SHIMTASK_MAX_DEPTH
+
         self.name = name
         self.expected = describe(lt)
+        limits = current()
+        depth = nesting(lt)
+        if depth > limits.depth:  # a template can declare list[list[...]] 95 levels deep
+            raise limits.exceeded("depth", f"the declared type of {direction} {name!r}", depth)
         try:
             self.fill = filler_for(lt, by_reference=by_reference)
             self.decode = _lazy_decoder(lt) if lazy else decoder_for(lt)
@@ -84,9 +97,10 @@ def _lazy_decoder(lt: types_pb2.LiteralType) -> Decoder:
     return decoder_for(lt)
 
 
-def _variables(variable_map: interface_pb2.VariableMap, *, lazy_datasets: bool = False,
-               by_reference: bool = False) -> dict[str, _Variable]:
-    return {name: _Variable(name, var.type, lazy=lazy_datasets, by_reference=by_reference)
+def _variables(variable_map: interface_pb2.VariableMap, direction: str, *,
+               lazy_datasets: bool = False, by_reference: bool = False) -> dict[str, _Variable]:
+    return {name: _Variable(name, var.type, lazy=lazy_datasets, by_reference=by_reference,
+                            direction=direction)
             for name, var in sorted(variable_map.variables.items())}
 
 
@@ -94,10 +108,16 @@ def _load_offloaded(lit: literals_pb2.Literal) -> literals_pb2.Literal:
     """Flyte stores big literals elsewhere and passes ``offloaded_metadata`` (flytekit >= 1.13)."""
     from google.protobuf.message import DecodeError
 
+    from ..limits import current  # SHIMTASK_MAX_INPUTS_BYTES bounds each offloaded one
+
     uri = lit.offloaded_metadata.uri
+    most = current().inputs_bytes
+    data = storage.read_bytes(uri, limit=most)
+    if len(data) > most:
+        raise LimitMismatch("inputs_bytes", len(data), most, at_least=True)
     loaded = Literal()
     try:
-        loaded.ParseFromString(storage.read_bytes(uri))
+        loaded.ParseFromString(data)
     except DecodeError as exc:  # a file that is not a Literal: the sender's mistake
         raise Mismatch("an offloaded Literal", f"{uri!r}, which holds no Literal "
                                                f"protobuf ({exc})") from None
@@ -121,9 +141,9 @@ class InterfaceCodec:
         (:meth:`encode_inputs` copies nothing); outputs are uploaded under the raw
         output prefix, where the next task can read them.
         """
-        self.inputs = _variables(interface.inputs, lazy_datasets=lazy_datasets,
+        self.inputs = _variables(interface.inputs, "input", lazy_datasets=lazy_datasets,
                                  by_reference=True)
-        self.outputs = _variables(interface.outputs)
+        self.outputs = _variables(interface.outputs, "output")
         names = sorted(self.outputs, key=_position)
         self._outputs_by_index = (
             [self.outputs[n] for n in names] if _positional_names(names) else None
@@ -281,6 +301,8 @@ def _decode_variable(var: _Variable, lit: literals_pb2.Literal, direction: str) 
         return var.decode(lit)
     except (Mismatch, UnsupportedType) as exc:
         raise _convert_error(exc, var, direction) from None
+    except RecursionError:  # cannot happen within the limits; never a SYSTEM error if it does
+        raise _too_deep(var, direction) from None
 
 
 def _fill_variable(var: _Variable, value: Any, target: literals_pb2.Literal,
@@ -289,6 +311,15 @@ def _fill_variable(var: _Variable, value: Any, target: literals_pb2.Literal,
         var.fill(value, target)
     except (Mismatch, UnsupportedType) as exc:
         raise _convert_error(exc, var, direction) from None
+    except RecursionError:  # a value whose own methods recurse (a custom Mapping, ...)
+        raise _too_deep(var, direction) from None
+
+
+def _too_deep(var: _Variable, direction: str) -> LimitExceeded:
+    from ..limits import current
+
+    limits = current()
+    return limits.exceeded("depth", f"{direction} {var.name!r}", limits.depth, at_least=True)
 
 
 def _convert_error(exc: Exception, var: _Variable, direction: str) -> Exception:
@@ -296,5 +327,13 @@ def _convert_error(exc: Exception, var: _Variable, direction: str) -> Exception:
         return UnsupportedType(exc.type_description, variable=var.name)
     assert isinstance(exc, Mismatch)
     where = var.name + "".join(exc.path)
+    if isinstance(exc, LimitMismatch):
+        from ..limits import current
+
+        inside = "".join(exc.path)
+        if len(inside) > 40:  # 30 levels of ['a'] say less than the limit does
+            inside = inside[:37] + "..."
+        subject = f"{direction} {var.name!r}" + (f" at {inside}" if inside else "")
+        return current().exceeded(exc.limit, subject, exc.value, at_least=exc.at_least)
     return ValueTypeError(where, var.expected if not exc.path else exc.expected, exc.got,
                           direction=direction)

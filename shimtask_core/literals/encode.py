@@ -14,39 +14,46 @@ from typing import Any
 from flyteidl.core import literals_pb2, types_pb2
 
 from ..errors import UnsupportedType
-from .base import Encoder, Filler, Literal, Mismatch, SimpleType, got
+from .base import Encoder, Filler, LimitMismatch, Literal, Mismatch, SimpleType, got
 from .scalars import fill_float
 from .structs import fill_generic, fill_msgpack_dict
 from .types import EXTERNAL_KINDS, SIMPLE_KINDS, describe, is_msgpack_struct
 
 
-def filler_for(lt: types_pb2.LiteralType, *, by_reference: bool = False) -> Filler:
+def filler_for(lt: types_pb2.LiteralType, *, by_reference: bool = False,
+               level: int = 0) -> Filler:
     """Build the strict filler for ``lt``: ``fill(value, empty_literal)`` writes the value.
 
     ``by_reference``: local files, directories and datasets are written as their
     (absolute) path instead of being uploaded under the raw output prefix, as inputs
     of a local run are passed: a multi-GB input is not copied to be read once.
+    ``level``: how many lists, maps and unions enclose ``lt`` (a STRUCT's content may
+    nest only as deep as ``SHIMTASK_MAX_DEPTH`` leaves room for).
     """
     kind = lt.WhichOneof("type")
+    inner = level + 1
     if kind == "simple":
         if lt.simple == SimpleType.STRUCT:
-            return _struct_filler(lt)
+            return _struct_filler(lt, level)
         row = SIMPLE_KINDS.get(lt.simple)
         if row is not None and row.filler is not None:
             return row.filler
     elif kind == "collection_type":
         item = lt.collection_type
+        most = _limits().collection
         if item.WhichOneof("type") == "simple" and item.simple == SimpleType.FLOAT:
             from .floatlist import float_list_filler  # loaded when one is met (import cost)
 
-            return float_list_filler(_collection_filler(fill_float))
-        return _collection_filler(filler_for(item, by_reference=by_reference))
+            return float_list_filler(_collection_filler(fill_float, most), most)
+        return _collection_filler(filler_for(item, by_reference=by_reference, level=inner),
+                                  most)
     elif kind == "map_value_type":
-        return _map_filler(filler_for(lt.map_value_type, by_reference=by_reference))
+        return _map_filler(filler_for(lt.map_value_type, by_reference=by_reference,
+                                      level=inner), _limits().collection)
     elif kind == "union_type":
         from .unions import union_filler  # loaded when a union is met (import cost)
 
-        return union_filler(lt, [filler_for(v, by_reference=by_reference)
+        return union_filler(lt, [filler_for(v, by_reference=by_reference, level=inner)
                                  for v in lt.union_type.variants])
     elif kind == "enum_type":
         return _enum_filler(lt)
@@ -75,10 +82,18 @@ def encoder_for(lt: types_pb2.LiteralType, *, fill: Filler | None = None) -> Enc
     return encode
 
 
-def _collection_filler(item: Filler) -> Filler:
+def _limits() -> Any:
+    from ..limits import current  # SHIMTASK_MAX_*, read when a filler is built
+
+    return current()
+
+
+def _collection_filler(item: Filler, most: int) -> Filler:
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         if not isinstance(value, (list, tuple)):
             raise Mismatch("list", got(value))
+        if len(value) > most:
+            raise LimitMismatch("collection", len(value), most)
         collection = target.collection
         collection.SetInParent()
         add = collection.literals.add
@@ -93,10 +108,12 @@ def _collection_filler(item: Filler) -> Filler:
     return fill
 
 
-def _map_filler(item: Filler) -> Filler:
+def _map_filler(item: Filler, most: int) -> Filler:
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         if not isinstance(value, Mapping):
             raise Mismatch("dict", got(value))
+        if len(value) > most:
+            raise LimitMismatch("collection", len(value), most)
         literals = target.map.literals
         target.map.SetInParent()
         for key, element in value.items():
@@ -124,8 +141,14 @@ def _enum_filler(lt: types_pb2.LiteralType) -> Filler:
     return fill
 
 
-def _struct_filler(lt: types_pb2.LiteralType) -> Filler:
-    write = fill_msgpack_dict if is_msgpack_struct(lt) else fill_generic
+def _struct_filler(lt: types_pb2.LiteralType, level: int) -> Filler:
+    """A dict's filler; its content nests at most as deep as the levels above leave."""
+    write_at = fill_msgpack_dict if is_msgpack_struct(lt) else fill_generic
+    room = max(1, _limits().depth - level)
+
+    def write(value: Any, target: literals_pb2.Literal) -> None:
+        write_at(value, target, room)
+
     if not lt.structure.dataclass_type:
         return write
     from .dataclass_fields import dataclass_normalizer  # when one is met (import cost)

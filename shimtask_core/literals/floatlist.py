@@ -36,12 +36,14 @@ def _chunk_struct() -> _struct.Struct:
 _WIDENING_TYPES: Final = frozenset({float, int})
 
 
-def float_list_filler(slow: Filler) -> Filler:
-    """The filler of ``list[float]``: packed whole, else ``slow`` (element by element)."""
+def float_list_filler(slow: Filler, most: int | None = None) -> Filler:
+    """The filler of ``list[float]``: packed whole, else ``slow`` (element by element, and
+    the one that refuses a list longer than ``most``)."""
+    limit = most if most is not None else 1 << 62
 
     def fill(value: Any, target: literals_pb2.Literal) -> None:
         n = len(value) if type(value) in (list, tuple) else -1
-        if n >= FAST_MIN:
+        if FAST_MIN <= n <= limit:
             kinds = set(map(type, value))
             if kinds <= _WIDENING_TYPES:
                 try:
@@ -56,13 +58,15 @@ def float_list_filler(slow: Filler) -> Filler:
     return fill
 
 
-def float_list_decoder(slow: Decoder) -> Decoder:
-    """The decoder of ``list[float]``: unpacked whole when canonical, else ``slow``."""
+def float_list_decoder(slow: Decoder, most: int | None = None) -> Decoder:
+    """The decoder of ``list[float]``: unpacked whole when canonical, else ``slow`` (which
+    refuses a list longer than ``most``)."""
+    limit = most if most is not None else 1 << 62
 
     def decode(lit: literals_pb2.Literal) -> Any:
         if lit.WhichOneof("value") == "collection":
             n = len(lit.collection.literals)
-            if n >= FAST_MIN:
+            if FAST_MIN <= n <= limit:
                 values = unpack_floats(lit.collection.SerializeToString(), n)
                 if values is not None:
                     return values

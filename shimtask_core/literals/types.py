@@ -94,6 +94,19 @@ DECLARED_BY: Final[dict[Any, int]] = {
 }
 
 
+def nesting(lt: types_pb2.LiteralType) -> int:
+    """How many levels a value of ``lt`` nests: each list, map and union is one, and so is
+    a STRUCT (its content may add more, counted on the value)."""
+    kind = lt.WhichOneof("type")
+    if kind == "collection_type":
+        return 1 + nesting(lt.collection_type)
+    if kind == "map_value_type":
+        return 1 + nesting(lt.map_value_type)
+    if kind == "union_type":
+        return 1 + max((nesting(v) for v in lt.union_type.variants), default=0)
+    return 1 if kind == "simple" and lt.simple == SimpleType.STRUCT else 0
+
+
 def describe(lt: types_pb2.LiteralType) -> str:
     """A short, Python-flavoured name for a literal type, used in every error message."""
     kind = lt.WhichOneof("type")

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from flyteidl.core import literals_pb2, types_pb2
 
-from .base import Decoder, Filler, LiteralType, Mismatch, got, literal_kind
+from .base import Decoder, Filler, LimitMismatch, LiteralType, Mismatch, got, literal_kind
 from .types import SIMPLE_KINDS, describe
 
 _VALUE_KINDS: Final[dict[type, tuple[str, ...]]] = {
@@ -145,6 +145,8 @@ def union_filler(lt: types_pb2.LiteralType, fillers: Sequence[Filler]) -> Filler
         for variant in order:
             try:
                 variant.convert(value, union.value)
+            except LimitMismatch:
+                raise  # too deep or too long for every variant alike
             except Mismatch as exc:
                 union.value.Clear()
                 if first_error is None and variant.kind in kinds:
@@ -190,6 +192,8 @@ def union_decoder(lt: types_pb2.LiteralType, decoders: Sequence[Decoder]) -> Dec
         for variant in order:
             try:
                 return variant.convert(inner)
+            except LimitMismatch:
+                raise
             except Mismatch as exc:
                 if first_error is None:
                     first_error = exc
