@@ -121,7 +121,7 @@ def test(args: argparse.Namespace) -> int:
     failures = []
     steps = [
         ("lint", [tools / "ruff", "check", "shimtask_core", "tests", "plugins", "bench",
-                  "scripts", "examples", "docs/hooks"]),
+                  "scripts", "examples", "docs/hooks", "fuzz"]),
         ("types", [tools / "mypy"]),
         ("docs", [tools / "mkdocs", "build", "--strict", "--site-dir",
                   str(REPO / "build" / "site")]),

@@ -167,7 +167,14 @@ def write_bytes(uri: str, data: bytes) -> None:
         parent = remote.rsplit("/", 1)[0]
         if parent and parent != remote:
             fs.makedirs(parent, exist_ok=True)
-        fs.pipe_file(remote, data)
+        try:
+            fs.pipe_file(remote, data)
+        except Exception:
+            # An object store's put is all or nothing, but a filesystem behind fsspec (a
+            # full disk, a mount) may keep what it got: a half outputs.pb is worse than none.
+            with contextlib.suppress(Exception):
+                fs.rm_file(remote)
+            raise
     except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:

@@ -282,9 +282,9 @@ def literal_for(draw: st.DrawFn, lt: LiteralType, wild: float = 0.03,
                 huge: bool = True, strict: bool = False) -> Literal:
     """A literal for ``lt``: usually of its shape, sometimes anything at all (at any level).
 
-    ``huge``: this level may be a collection of thousands (one level per input only, so
-    that a case stays a few megabytes). ``strict``: a literal of the declared shape
-    throughout, with values Flyte can hold (NaN and infinities included)."""
+    ``huge``: this level may be a collection of thousands (the top level of an input only,
+    so that a case stays a few megabytes and a second or less). ``strict``: a literal of
+    the declared shape throughout, with values Flyte can hold (NaN and infinities too)."""
     if strict:
         return draw(valid_literal(lt, huge))
     if draw(st.floats(0, 1)) < wild:
@@ -339,22 +339,21 @@ def literal_for(draw: st.DrawFn, lt: LiteralType, wild: float = 0.03,
             sizes = st.one_of(*[sizes] * 12, st.sampled_from([1000, 20_000]))
         size = draw(sizes)
         if size > 4:  # huge: one small element, repeated (distinct ones would be slow)
-            item = draw(literal_for(lt.collection_type, wild=0.0, huge=False))
-            lit.collection.literals.extend([item] * size)
+            lit.collection.literals.extend([minimal_literal(lt.collection_type)] * size)
         else:
             lit.collection.literals.extend(
-                draw(literal_for(lt.collection_type, wild, huge)) for _ in range(size))
+                draw(literal_for(lt.collection_type, wild, False)) for _ in range(size))
         return lit
     if kind == "map_value_type":
         lit.map.SetInParent()
         for key in draw(st.lists(_text, max_size=3, unique=True)):
-            lit.map.literals[key].CopyFrom(draw(literal_for(lt.map_value_type, wild, huge)))
+            lit.map.literals[key].CopyFrom(draw(literal_for(lt.map_value_type, wild, False)))
         return lit
     if kind == "union_type":
         variants = list(lt.union_type.variants)
         variant = draw(st.sampled_from(variants))
         union = lit.scalar.union
-        union.value.CopyFrom(draw(literal_for(variant, wild, huge)))
+        union.value.CopyFrom(draw(literal_for(variant, wild, False)))
         stored = draw(st.sampled_from(["same", "same", "other", "retagged", "bare"]))
         if stored == "same":
             union.type.CopyFrom(variant)
@@ -377,6 +376,45 @@ def literal_for(draw: st.DrawFn, lt: LiteralType, wild: float = 0.03,
             st.just(lt.blob.dimensionality), st.sampled_from([0, 1])))
         return lit
     return draw(wild_literal(3))
+
+
+def minimal_literal(lt: LiteralType) -> Literal:
+    """The smallest valid literal of ``lt`` (an empty list, the first variant's...): the
+    element a huge collection repeats, so that its size is its length, not a product."""
+    lit = Literal()
+    kind = lt.WhichOneof("type")
+    if kind == "collection_type":
+        lit.collection.SetInParent()
+    elif kind == "map_value_type":
+        lit.map.SetInParent()
+    elif kind == "union_type":
+        variant = lt.union_type.variants[0]
+        lit.scalar.union.value.CopyFrom(minimal_literal(variant))
+        lit.scalar.union.type.CopyFrom(variant)
+    elif kind == "enum_type":
+        lit.scalar.primitive.string_value = lt.enum_type.values[0]
+    elif kind == "blob":
+        lit.scalar.blob.uri = "s3://bucket/key"
+        lit.scalar.blob.metadata.type.CopyFrom(lt.blob)
+    elif lt.simple == SimpleType.NONE:
+        lit.scalar.none_type.SetInParent()
+    elif lt.simple == SimpleType.STRUCT:
+        lit.scalar.generic.SetInParent()
+    elif lt.simple == SimpleType.BINARY:
+        lit.scalar.binary.SetInParent()
+    elif lt.simple == SimpleType.STRING:
+        lit.scalar.primitive.string_value = ""
+    elif lt.simple == SimpleType.FLOAT:
+        lit.scalar.primitive.float_value = 0.5
+    elif lt.simple == SimpleType.BOOLEAN:
+        lit.scalar.primitive.boolean = True
+    elif lt.simple == SimpleType.DATETIME:
+        lit.scalar.primitive.datetime.seconds = 1
+    elif lt.simple == SimpleType.DURATION:
+        lit.scalar.primitive.duration.seconds = 1
+    else:
+        lit.scalar.primitive.integer = 7
+    return lit
 
 
 _valid_json = st.recursive(
@@ -422,20 +460,19 @@ def valid_literal(draw: st.DrawFn, lt: LiteralType, huge: bool = True) -> Litera
         size = draw(st.integers(0, 4) if not huge else st.one_of(
             *[st.integers(0, 4)] * 12, st.sampled_from([1000, 20_000])))
         if size > 4:
-            item = draw(valid_literal(lt.collection_type, huge=False))
-            lit.collection.literals.extend([item] * size)
+            lit.collection.literals.extend([minimal_literal(lt.collection_type)] * size)
         else:
             lit.collection.literals.extend(
-                draw(valid_literal(lt.collection_type, huge)) for _ in range(size))
+                draw(valid_literal(lt.collection_type, False)) for _ in range(size))
         return lit
     if kind == "map_value_type":
         lit.map.SetInParent()
         for key in draw(st.lists(_text, max_size=3, unique=True)):
-            lit.map.literals[key].CopyFrom(draw(valid_literal(lt.map_value_type, huge)))
+            lit.map.literals[key].CopyFrom(draw(valid_literal(lt.map_value_type, False)))
         return lit
     if kind == "union_type":
         variant = draw(st.sampled_from(list(lt.union_type.variants)))
-        lit.scalar.union.value.CopyFrom(draw(valid_literal(variant, huge)))
+        lit.scalar.union.value.CopyFrom(draw(valid_literal(variant, False)))
         lit.scalar.union.type.CopyFrom(variant)
         return lit
     if kind == "enum_type":
@@ -838,3 +875,71 @@ def run_output_case(case: OutputCase, folder: Path, registry: Any) -> Any:
         _Weird.armed = False
     assert result.written, result.write_error
     return check_result(out, ok=result.ok, stderr=stderr.getvalue())
+
+
+# --- the SQL plugins' custom fields ---------------------------------------------------------
+
+_QUERIES = (
+    "select * from people where age > {{ .inputs.n }}",
+    "select name from people where name = '{{ .inputs.name }}'",
+    "select * from people where name in ({{ .inputs.names }})",
+    "select {{ .inputs.n }} as x",
+    "select count(*) as x from people",
+    "select * from nope", "select", "", "{{ .inputs.missing }}", "{{ .inputs.n",
+    "select * from people; drop table people", "select '{{ .inputs.name }}' || 1",
+)
+_PLUGIN_INPUTS = {"n": SimpleType.INTEGER, "name": SimpleType.STRING}
+
+
+def make_people_db(path: Path) -> Path:
+    """The small SQLite database the plugin cases query."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("create table if not exists people (name text, age integer)")
+        db.execute("delete from people")
+        db.executemany("insert into people values (?, ?)",
+                       [("alice", 34), ("bob", 27), ("o'hara", 41)])
+    return path
+
+
+@st.composite
+def plugin_cases(draw: st.DrawFn, db: str) -> Case:
+    """A template for the installed ``sqlite`` or ``duckdb`` executor whose ``custom``
+    is mutated: keys dropped, values of the wrong JSON type, unknown keys, any query."""
+    executor = draw(st.sampled_from(["sqlite", "duckdb"]))
+    body: dict[str, Any] = {"executor_type": executor,
+                            "query_template": draw(st.one_of(st.sampled_from(_QUERIES), _text))}
+    if executor == "sqlite":
+        body.update(uri=db, compressed=False)
+    elif draw(st.booleans()):
+        body["query_template"] = [body["query_template"], draw(st.sampled_from(_QUERIES))]
+    for key in [k for k in body if k != "executor_type"]:
+        how = draw(st.sampled_from(["keep"] * 5 + ["drop", "wrong"]))
+        if how == "drop":
+            del body[key]
+        elif how == "wrong":
+            body[key] = draw(_json)
+    body.update(draw(st.dictionaries(_text, _json, max_size=2)))
+    custom = struct_pb2.Struct()
+    for key, value in body.items():
+        custom.fields[key].CopyFrom(_struct_value(value))
+    types = {name: LiteralType(simple=simple) for name, simple in _PLUGIN_INPUTS.items()
+             if draw(st.booleans())}
+    if draw(st.booleans()):
+        types["names"] = LiteralType(collection_type=LiteralType(simple=SimpleType.STRING))
+    tt = tasks_pb2.TaskTemplate()
+    tt.id.name = "fuzz-sql"
+    tt.type = executor
+    tt.custom.CopyFrom(custom)
+    for name, lt in types.items():
+        tt.interface.inputs.variables[name].CopyFrom(interface_pb2.Variable(type=lt))
+    output = draw(st.sampled_from(["results", "x", "none"]))
+    if output == "results":
+        rows = LiteralType(collection_type=LiteralType(simple=SimpleType.STRUCT))
+        tt.interface.outputs.variables["results"].CopyFrom(interface_pb2.Variable(type=rows))
+    elif output == "x":
+        tt.interface.outputs.variables["x"].CopyFrom(
+            interface_pb2.Variable(type=LiteralType(simple=SimpleType.INTEGER)))
+    inputs, _ = draw(literal_maps(types))
+    return Case(tt.SerializeToString(), inputs.SerializeToString(), [f"{executor}: {body}"])
