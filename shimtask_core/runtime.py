@@ -176,7 +176,7 @@ def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
                        version=tt.task_type_version)
         registry = registry or default_registry()
         name = finish.executor = registry.executor_type_of(tt)
-        resolution = registry.resolution(tt)
+        resolution = registry.resolution(name, template=tt)  # the name read once, above
         if logs.enabled():
             record, index = resolution.record, registry.index_state()
             logs.phase("resolved", executor=resolution.name,
