@@ -16,6 +16,7 @@ import os
 import typing
 from typing import IO, TYPE_CHECKING, Any
 
+from . import logs
 from .errors import MissingDependency, ShimTaskError, StorageError
 
 if TYPE_CHECKING:
@@ -135,7 +136,25 @@ def filesystem(uri: str) -> tuple[Any, str]:
     except ValueError as exc:
         raise StorageError(uri, "open", f"{exc} (no fsspec implementation of "
                            f"{protocol}:// is known)") from None
+    if getattr(fs, "async_impl", False):
+        _quiet_orphaned_tasks(fs.loop)
     return fs, path
+
+
+def _quiet_orphaned_tasks(loop: Any) -> None:
+    """Keep asyncio from printing a traceback for a background task of fsspec's event loop
+    that failed with nobody awaiting it (aiohttp writing a request body when S3 drops the
+    connection): the call that was awaited failed too and is reported, once, as a
+    StorageError. The orphan goes to the phase log instead. A handler set by someone
+    else is left alone."""
+    if loop.get_exception_handler() is None:
+        loop.set_exception_handler(_orphaned_task_failed)
+
+
+def _orphaned_task_failed(loop: Any, context: dict[str, Any]) -> None:
+    exc = context.get("exception")
+    logs.phase("storage-background-error", message=context.get("message"),
+               error=None if exc is None else f"{type(exc).__name__}: {exc}")
 
 
 def read_bytes(uri: str, *, limit: int | None = None) -> bytes:

@@ -363,6 +363,39 @@ def test_s3_server_stopped_in_the_middle_of_an_upload(
     assert elapsed < 240, f"took {elapsed:.0f} s to give up"
 
 
+ORPHANED_TASK = """
+import asyncio, gc, sys, time
+from shimtask_core import storage
+fs, _ = storage.filesystem("s3://bucket/key")
+async def write_body():  # what aiohttp's ClientRequest.write_bytes raises on a dropped socket
+    raise ConnectionResetError("Cannot write to closing transport")
+fs.loop.call_soon_threadsafe(lambda: fs.loop.create_task(write_body()))
+time.sleep(0.3)
+gc.collect()
+time.sleep(0.3)
+"""
+
+
+def test_a_failed_background_task_of_the_s3_client_prints_no_traceback() -> None:
+    """When S3 drops the connection mid-upload, aiohttp's body writer fails in a task that
+    nobody awaits; asyncio would print it with a traceback when the task is collected
+    (seen on Python 3.10 in the test above). The awaited call reports the failure; the
+    orphan goes to the phase log, one line, and only when logging is on."""
+    quiet = subprocess.run([sys.executable, "-c", ORPHANED_TASK], capture_output=True,
+                           text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items()
+                                if k != "SHIMTASK_LOG_LEVEL"})
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    logged = subprocess.run([sys.executable, "-c", ORPHANED_TASK], capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "SHIMTASK_LOG_LEVEL": "INFO"})
+    assert "Traceback" not in logged.stderr
+    assert logged.stderr.strip().splitlines() == [
+        'shimtask phase=storage-background-error message="Task exception was never '
+        'retrieved" error="ConnectionResetError: Cannot write to closing transport"']
+
+
 # --- an executor that hangs --------------------------------------------------------------
 
 
