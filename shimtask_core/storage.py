@@ -16,7 +16,6 @@ import os
 import typing
 from typing import IO, TYPE_CHECKING, Any
 
-from . import logs
 from .errors import MissingDependency, ShimTaskError, StorageError
 
 if TYPE_CHECKING:
@@ -152,6 +151,8 @@ def _quiet_orphaned_tasks(loop: Any) -> None:
 
 
 def _orphaned_task_failed(loop: Any, context: dict[str, Any]) -> None:
+    from . import logs  # only when it happens: listing plugins needs storage, not logs
+
     exc = context.get("exception")
     logs.phase("storage-background-error", message=context.get("message"),
                error=None if exc is None else f"{type(exc).__name__}: {exc}")

@@ -24,15 +24,15 @@ PACKAGE = "shimtask_core"
 #: ``runtime, task -> literals``; the codec knows nothing about registries, tasks or
 #: the CLI; discovery knows nothing about literal values; leaves import only errors.
 FACADE = "(package)"  # shimtask_core/__init__.py: the public names, each loaded on first use
-LEAVES = {"errors", "version", "context", "storage", "settings"}
+LEAVES = {"errors", "version", "context", "settings"}
 LAYERS: dict[str, set[str]] = {
     # leaves
     "errors": set(),
     "version": set(),
     "context": {"errors"},
-    "storage": {"errors"},
     "settings": {"errors"},  # every SHIMTASK_* variable, one parser per kind
     "logs": {"settings"},  # the phase lines of an execution
+    "storage": {"errors", "logs"},  # logs: what fails in fsspec's background, off stderr
     "limits": {"settings", "errors"},  # SHIMTASK_MAX_*: what one execution may read and build
     # the plugin contract
     "executor": {"errors"},
