@@ -299,8 +299,12 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
         stopping.append(signum)
         terminated = Terminated(signum, signal.Signals(signum).name)
         if grace is not None:
-            threading.Thread(target=_watchdog, args=(finish, terminated, grace),
-                             name="shimtask-stop-watchdog", daemon=True).start()
+            late = Terminated(signum, terminated.signame)
+            late.args = (f"{terminated} (the executor did not stop within {grace:g} s)",)
+            _watchdog("shimtask-stop-watchdog", finish, grace, late,
+                      cause=f"stopped by {terminated.signame}",
+                      wrote=f"task stopped by {terminated.signame}, wrote {finish.error_uri}",
+                      status=128 + signum)
         raise terminated
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -311,34 +315,40 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
             signal.signal(sig, handler)
 
 
-def _watchdog(finish: _Finish, terminated: Terminated, grace: float) -> None:
-    """If the main thread has not written a result ``grace`` seconds after a signal
-    (an executor stuck in C code, or one that swallows BaseException), write error.pb
-    from here and end the process."""
+def _watchdog(name: str, finish: _Finish, grace: float, late: BaseException, *,
+              cause: str, wrote: str, status: int) -> None:
+    """Start a daemon thread that, if no result is written ``grace`` seconds after the
+    execution was told to stop (an executor stuck in C code, or one that swallows
+    BaseException), writes error.pb for ``late`` and ends the process with ``status``.
+
+    A stop and a timeout differ only in what they pass: ``late``, ``status``, ``cause``
+    (why the execution was stopping) and ``wrote`` (the line once error.pb is written).
+    """
     import os
     import sys
+    import threading
 
-    time.sleep(grace)
-    if not finish.lock.acquire(timeout=grace):
-        print(f"shimtask: error: stopped by {terminated.signame}; the executor did not stop "
-              f"and {finish.error_uri} could not be written in time", file=sys.stderr)
-        os._exit(EXIT_UNWRITTEN)
-    try:
-        if finish.done:
-            return  # the main thread wrote it and is on its way out
-        late = Terminated(terminated.signum, terminated.signame)
-        late.args = (f"{terminated} (the executor did not stop within {grace:g} s)",)
-        result = finish.fail(late)
-        if result.written:
-            print(f"shimtask: task stopped by {terminated.signame}, wrote {result.uri}",
-                  file=sys.stderr)
-        else:
-            print(f"shimtask: error: stopped by {terminated.signame}, and {result.uri} could "
-                  f"not be written: {result.write_error}", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(128 + terminated.signum if result.written else EXIT_UNWRITTEN)
-    finally:
-        finish.lock.release()
+    def watch() -> None:
+        time.sleep(grace)
+        if not finish.lock.acquire(timeout=grace):
+            print(f"shimtask: error: {cause}; the executor did not stop and "
+                  f"{finish.error_uri} could not be written in time", file=sys.stderr)
+            os._exit(EXIT_UNWRITTEN)
+        try:
+            if finish.done:
+                return  # the main thread wrote it and is on its way out
+            result = finish.fail(late)
+            if result.written:
+                print(f"shimtask: {wrote}", file=sys.stderr)
+            else:
+                print(f"shimtask: error: {cause}, and {result.uri} could not be written: "
+                      f"{result.write_error}", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(status if result.written else EXIT_UNWRITTEN)
+        finally:
+            finish.lock.release()
+
+    threading.Thread(target=watch, name=name, daemon=True).start()
 
 
 class _Expired(BaseException):
@@ -381,9 +391,11 @@ def _time_limit(finish: _Finish, seconds: float | None, grace: float | None,
             return
         expired = expire()
         if grace is not None:
-            threading.Thread(target=_expiry_watchdog, args=(finish, expired, grace,
-                                                            error_status),
-                             name="shimtask-timeout-watchdog", daemon=True).start()
+            late = ExecutionTimeout(expired.executor_type, expired.seconds)
+            late.args = (f"{expired} (and it did not stop within {grace:g} s after)",)
+            _watchdog("shimtask-timeout-watchdog", finish, grace, late, cause=str(expired),
+                      wrote=f"task failed (Timeout), wrote {finish.error_uri}: {late}",
+                      status=error_status)
         raise _Expired
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -393,36 +405,6 @@ def _time_limit(finish: _Finish, seconds: float | None, grace: float | None,
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def _expiry_watchdog(finish: _Finish, expired: ExecutionTimeout, grace: float,
-                     error_status: int) -> None:
-    """If the executor has not stopped ``grace`` seconds after its time was up (stuck in C
-    code, or swallowing BaseException), write error.pb from here and end the process."""
-    import os
-    import sys
-
-    time.sleep(grace)
-    if not finish.lock.acquire(timeout=grace):
-        print(f"shimtask: error: {expired}; the executor did not stop and "
-              f"{finish.error_uri} could not be written in time", file=sys.stderr)
-        os._exit(EXIT_UNWRITTEN)
-    try:
-        if finish.done:
-            return  # the main thread wrote it and is on its way out
-        late = ExecutionTimeout(expired.executor_type, expired.seconds)
-        late.args = (f"{expired} (and it did not stop within {grace:g} s after)",)
-        result = finish.fail(late)
-        if result.written:
-            print(f"shimtask: task failed (Timeout), wrote {result.uri}: {late}",
-                  file=sys.stderr)
-        else:
-            print(f"shimtask: error: {late}, and {result.uri} could not be written: "
-                  f"{result.write_error}", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(error_status if result.written else EXIT_UNWRITTEN)
-    finally:
-        finish.lock.release()
 
 
 def _write_exclusive(uri: str, data: bytes, *, stale: str, stale_required: bool = True) -> None:
