@@ -437,7 +437,8 @@ def _read_inputs(args: argparse.Namespace, tt: Any) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if args.inputs_json:
         try:
-            loaded = loads_json(storage.read_bytes(args.inputs_json))
+            loaded = loads_json(storage.read_bytes(args.inputs_json),
+                                f"--inputs-json {args.inputs_json}")
         except ValueError as exc:  # JSONDecodeError (with line and column), or a huge number
             raise UsageError(f"--inputs-json {args.inputs_json}: not valid JSON: {exc}"
                              ) from None

@@ -29,7 +29,8 @@ from typing import Any
 
 from flyteidl.core import types_pb2
 
-from .errors import UsageError
+from .errors import LimitExceeded, UsageError
+from .limits import current
 from .literals import INT64_MAX, INT64_MIN, describe, got
 from .literals.timetext import duration_from_seconds, parse_datetime, parse_duration
 
@@ -61,6 +62,9 @@ def parse_text_value(name: str, lt: types_pb2.LiteralType, text: str) -> Any:
         return _from_text(lt, text)
     except _Bad as exc:
         raise _usage(name, lt, exc, text) from None
+    except LimitExceeded as exc:  # from loads_json: say which input
+        raise current().exceeded(exc.limit, f"the JSON nesting of input {name!r}", exc.value,
+                                 at_least=exc.at_least) from None
 
 
 def parse_json_value(name: str, lt: types_pb2.LiteralType, value: Any) -> Any:
@@ -122,10 +126,44 @@ def _union_from_text(lt: types_pb2.LiteralType, text: str) -> Any:
     raise errors[0] if len(variants) == 1 else json_error
 
 
-def loads_json(data: str | bytes) -> Any:
+def loads_json(data: str | bytes, subject: str = "the JSON") -> Any:
     """JSON text as Python values: a number too big for a double is an error (Python's
-    own reader makes it infinity); the tokens ``NaN`` and ``Infinity`` are read."""
-    return json.loads(data, parse_float=_json_float, parse_constant=NON_FINITE.__getitem__)
+    own reader makes it infinity); the tokens ``NaN`` and ``Infinity`` are read.
+
+    Nesting deeper than ``SHIMTASK_MAX_DEPTH`` (plus one level: the object that holds
+    the inputs) is :class:`~shimtask_core.errors.LimitExceeded` naming ``subject``, the
+    limit and its variable: ``json`` recurses once per level, so ``[[[[...`` 100,000
+    deep would otherwise be a ``RecursionError``, and every reader after it recurses too.
+    """
+    limits = current()
+    try:
+        value = json.loads(data, parse_float=_json_float,
+                           parse_constant=NON_FINITE.__getitem__)
+    except RecursionError:
+        raise limits.exceeded("depth", f"the nesting of {subject}", limits.depth + 2,
+                              at_least=True) from None
+    depth = _depth(value, limits.depth + 1)
+    if depth > limits.depth + 1:
+        raise limits.exceeded("depth", f"the nesting of {subject}", depth, at_least=True)
+    return value
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep lists and objects nest in ``value`` (a scalar is 0), walked without
+    recursion and given up past ``limit`` (the result is then ``limit + 1``)."""
+    if not isinstance(value, (list, dict)):
+        return 0
+    deepest = 0
+    todo: list[tuple[list[Any] | dict[str, Any], int]] = [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if level > limit:
+            return level
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        todo.extend((child, level + 1) for child in children
+                    if isinstance(child, (list, dict)))
+    return deepest
 
 
 def _loads(text: str) -> Any:

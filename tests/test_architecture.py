@@ -48,7 +48,7 @@ LAYERS: dict[str, set[str]] = {
     # templates and their text
     "sqltemplate": {"errors"},
     "template": {"literals", "registry", "errors"},
-    "textinput": {"literals", "errors"},
+    "textinput": {"literals", "errors", "limits"},
     # one execution
     "task": {"registry", "hookspecs", "executor", "literals", "template", "context", "errors"},
     "runtime": {"task", "registry", "template", "literals", "storage", "context", "errors",

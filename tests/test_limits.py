@@ -5,6 +5,7 @@ exhaustion, a ``RecursionError`` or an outputs.pb protobuf cannot read back."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,33 @@ def test_limits_through_shimtask_execute(tmp_path: Path, venv: PluginVenv) -> No
     proc = venv.shimtask(*args)
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "out" / "error.pb").exists()
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deep_json_inputs_to_shimtask_run(tmp_path: Path, venv: PluginVenv, depth: int) -> None:
+    """``shimtask run --inputs-json`` and ``-i`` with JSON nested beyond SHIMTASK_MAX_DEPTH
+    (100,000 deep makes Python's json reader raise RecursionError): one USER error line
+    naming the limit and its variable, no traceback; within the limit it runs."""
+    tt = make_template("t", "echo", inputs={"xs": dict}, outputs={"xs": dict})
+    template = tmp_path / "t.pb"
+    template.write_bytes(tt.SerializeToString())
+    deep = '{"xs": {"a": ' + "[" * depth + "]" * depth + "}}"
+    (tmp_path / "inputs.json").write_text(deep)
+    short = min(depth, 30_000)  # one argument holds at most 128 KiB
+    for args in (("--inputs-json", tmp_path / "inputs.json"),
+                 ("-i", 'xs={"a": ' + "[" * short + "]" * short + "}")):
+        proc = venv.shimtask("run", template, *args)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.count("\n") == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr
+        assert "beyond the limit of 30 levels (SHIMTASK_MAX_DEPTH)" in proc.stderr
+        assert "SHIMTASK_MAX_DEPTH=<larger number>" in proc.stderr
+        assert ("--inputs-json" in proc.stderr) if args[0] == "--inputs-json" else (
+            "input 'xs'" in proc.stderr), proc.stderr
+    (tmp_path / "ok.json").write_text('{"xs": {"a": [[[1]], 2]}}')
+    proc = venv.shimtask("run", template, "--inputs-json", tmp_path / "ok.json", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"xs": {"xs": {"a": [[[1]], 2]}}}  # echo: all inputs
 
 
 def test_datetime_round_trip_is_unaffected(tmp_path: Path, registry: ExecutorRegistry) -> None:
