@@ -290,8 +290,19 @@ class ServiceUnavailable(ShimTaskError):
 
 
 class ExecutionTimeout(ShimTaskError):
-    """An execution did not finish within its time limit (``shimtask serve --timeout``, or the
-    template's own ``metadata.timeout``). Recoverable: Flyte may run it again."""
+    """An execution did not finish within its time limit. Origin ``SYSTEM``, kind
+    ``RECOVERABLE`` (``ERROR_KINDS``), code ``Timeout``: the task's code may be fine and
+    the node merely slow, so Flyte may run it again (within the task's retries).
+
+    Raised in two places. ``shimtask execute --timeout`` / ``SHIMTASK_EXECUTION_TIMEOUT``
+    (``shimtask_core.runtime``): in the running code by SIGALRM in the main thread (a
+    ``BaseException`` there, so ``except Exception`` cannot swallow it; the result even if
+    the executor returns afterwards), from a timer in another thread, and from a watchdog
+    that writes error.pb and ends the process when the executor does not stop within the
+    grace period. ``shimtask serve --timeout``, shortened by the template's own
+    ``metadata.timeout`` (``shimtask_core.serve.execution``): the connector answers
+    RETRYABLE_FAILED and discards whatever the executor returns later.
+    """
 
     code = "Timeout"
 
