@@ -6,8 +6,9 @@ ShimTaskExecutor`` loads the executor base class and nothing else, and
 ``shimtask --version`` loads neither protobuf, flyteidl nor pluggy.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_dir, lazy_getattr
 from .version import API_VERSION, __version__
 
 if TYPE_CHECKING:
@@ -103,21 +104,8 @@ _LAZY = {
     "template_to_json": "template",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    loaded = importlib.import_module(f".{module}", __name__)
-    value = loaded if module == name else getattr(loaded, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())
 
 
 __all__ = [

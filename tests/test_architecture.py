@@ -24,13 +24,14 @@ PACKAGE = "shimtask_core"
 #: ``runtime, task -> literals``; the codec knows nothing about registries, tasks or
 #: the CLI; discovery knows nothing about literal values; leaves import only errors.
 FACADE = "(package)"  # shimtask_core/__init__.py: the public names, each loaded on first use
-LEAVES = {"errors", "version", "context", "settings"}
+LEAVES = {"errors", "version", "context", "settings", "_lazy"}
 LAYERS: dict[str, set[str]] = {
     # leaves
     "errors": set(),
     "version": set(),
     "context": {"errors"},
     "settings": {"errors"},  # every SHIMTASK_* variable, one parser per kind
+    "_lazy": set(),  # the PEP 562 __getattr__/__dir__ of the facades, from their tables
     "logs": {"settings"},  # the phase lines of an execution
     "storage": {"errors", "logs"},  # logs: what fails in fsspec's background, off stderr
     "limits": {"settings", "errors"},  # SHIMTASK_MAX_*: what one execution may read and build
@@ -42,7 +43,7 @@ LAYERS: dict[str, set[str]] = {
     "discovery": {"registry"},  # re-export of registry/discovery (the old path)
     "index": {"registry"},  # re-export of registry/index (the old path)
     # the literal codec: nothing of registry, task, runtime, serve, cli
-    "literals": {"errors", "context", "storage", "limits"},
+    "literals": {"errors", "context", "storage", "limits", "_lazy"},
     "files": {"literals"},  # re-export of literals/files (the old path)
     "datasets": {"literals"},  # re-export of literals/datasets (the old path)
     # templates and their text
@@ -63,10 +64,10 @@ LAYERS: dict[str, set[str]] = {
     # the public names (its _LAZY table); never the consumers below
     FACADE: {"errors", "version", "context", "storage", "executor", "hookspecs", "registry",
              "literals", "files", "datasets", "sqltemplate", "template", "textinput", "task",
-             "runtime"},
+             "runtime", "_lazy"},
     # the kit for plugin authors uses the public API, as the plugins it checks do
     "testing": {FACADE, "cli", "runtime", "task", "registry", "template", "literals", "storage",
-                "context", "executor", "errors", "version"},
+                "context", "executor", "errors", "version", "_lazy"},
 }
 
 

@@ -81,8 +81,9 @@ def test_version_and_help_load_only_the_cli(argv: list[str], dev_env: dict[str, 
     status, modules, output = loaded_by(sys.executable, argv, dev_env)
     assert status == 0 and "shimtask" in output
     assert loaded(modules, HEAVY + OPTIONAL) == []
-    assert core_modules(modules) == {"shimtask_core", "shimtask_core.cli",
-                                     "shimtask_core.errors", "shimtask_core.version"}
+    assert core_modules(modules) == {"shimtask_core", "shimtask_core._lazy",
+                                     "shimtask_core.cli", "shimtask_core.errors",
+                                     "shimtask_core.version"}
 
 
 def test_plugins_list_loads_the_registry_only(dev_env: dict[str, str]) -> None:
@@ -92,7 +93,7 @@ def test_plugins_list_loads_the_registry_only(dev_env: dict[str, str]) -> None:
         assert loaded(modules, HEAVY + OPTIONAL) == [], attempt
         assert loaded(modules, ("shimtask_sqlite3",)) == [], attempt  # nor any plugin
         assert core_modules(modules) == {
-            "shimtask_core", "shimtask_core.cli", "shimtask_core.errors",
+            "shimtask_core", "shimtask_core._lazy", "shimtask_core.cli", "shimtask_core.errors",
             "shimtask_core.version", "shimtask_core.executor", "shimtask_core.storage",
             "shimtask_core.registry", "shimtask_core.registry.registry",
             "shimtask_core.registry.checks", "shimtask_core.registry.discovery",

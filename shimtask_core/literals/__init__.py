@@ -27,7 +27,9 @@ The names below are imported on first use (PEP 562, as ``shimtask_core`` does):
 needs, and ``import shimtask_core.literals.files`` loads no codec at all.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from .base import (
@@ -98,20 +100,8 @@ _LAZY = {
     "union_tag": "types",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())
 
 
 __all__ = [

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._lazy import lazy_getattr
+
 if TYPE_CHECKING:
     from shimtask_core import ExecutorRegistry
 
@@ -63,7 +65,8 @@ __all__ = [
     "wrong_literal",
 ]
 
-_HOMES = {
+#: public name -> the module of this package that defines it, loaded on first use
+_LAZY = {
     "ContainerError": "container",
     "ContainerResult": "container",
     "ContractViolation": "container",
@@ -80,16 +83,9 @@ _HOMES = {
     "wrong_literal": "values",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'shimtask_core.testing' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
+# No __dir__: pytest registers this module as a plugin by getting every name dir()
+# lists, which would load the whole kit in every pytest run.
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 @pytest.fixture
