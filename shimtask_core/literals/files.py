@@ -158,12 +158,31 @@ def _basename(uri: str) -> str:
 
 
 def _download_dir() -> str:
+    """A fresh directory for one download, inside the execution's ``working_dir``.
+
+    Whoever sets ``working_dir`` owns it and removes it when the execution ends
+    (``shimtask serve`` per request, ``shimtask run`` per run); it need not exist
+    yet, so an execution that downloads nothing makes no directory. Without one
+    (``shimtask execute``, ``run_template``), downloads go to the temporary
+    directory and are removed at interpreter exit: a ``File`` stays readable for
+    the life of the process, and nothing is left behind after it.
+    """
     import tempfile  # not imported for executions that download nothing
 
     base = current_context().working_dir
-    if base is None or not os.path.isdir(base):
-        base = tempfile.gettempdir()
-    return tempfile.mkdtemp(prefix="shimtask-download-", dir=base)
+    if base is not None:
+        try:
+            os.makedirs(base, exist_ok=True)
+        except OSError:
+            base = None
+    if base is not None:
+        return tempfile.mkdtemp(prefix="shimtask-download-", dir=base)
+    import atexit
+    import shutil
+
+    made = tempfile.mkdtemp(prefix="shimtask-download-")
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    return made
 
 
 # --- the codec ----------------------------------------------------------------------

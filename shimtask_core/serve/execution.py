@@ -11,6 +11,8 @@ into a gRPC error that propeller would retry forever.
 
 from __future__ import annotations
 
+import itertools
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
@@ -86,13 +88,47 @@ class CodecCache:
         return codec
 
 
+@final
+class Scratch:
+    """The working directories of executions (where remote ``File`` inputs are
+    downloaded), one per execution under a root the server owns.
+
+    An execution's directory is made only when it downloads something
+    (``literals.files`` creates it on first use), so a request that downloads
+    nothing costs no directory, only one ``lstat`` when it ends. It is removed when
+    the execution returns, however it ended; its outputs were uploaded (or written
+    by URI) before that. An execution that outlives its time limit keeps its
+    directory until it returns; the root goes with the server.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._next = itertools.count().__next__  # atomic under the GIL
+
+    def new(self) -> str:
+        return f"{self.root}/{self._next()}"
+
+    @staticmethod
+    def remove(path: str) -> None:
+        if os.path.lexists(path):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def execute(
     registry: ExecutorRegistry, tt: TaskTemplate, inputs: LiteralMap, output_prefix: str,
-    codecs: CodecCache | None = None,
+    codecs: CodecCache | None = None, scratch: Scratch | None = None,
 ) -> Outcome:
     """Resolve, run and encode one template; never raises (BaseException included: an
     executor calling ``sys.exit`` must not end the worker thread)."""
     label = UNRESOLVED
+    working_dir = scratch.new() if scratch is not None else None
     try:
         resolution = registry.resolution(tt)
         label = resolution.name
@@ -100,12 +136,15 @@ def execute(
                  else None)
         task = ExecutableTemplateShimTask(tt, resolution, registry=registry, codec=codec)
         ctx = ExecutionContext(raw_output_prefix=storage.join(output_prefix, RAW_DIR),
-                               output_prefix=output_prefix)
+                               output_prefix=output_prefix, working_dir=working_dir)
         outputs = task.dispatch_execute(ctx, inputs)
     except SystemExit as exc:  # sys.exit in executor code: the executor's fault, not ours
         return failure(ExecutorFailed(label, exc), label)
     except BaseException as exc:
         return failure(exc, label)
+    finally:
+        if working_dir is not None:
+            Scratch.remove(working_dir)
     return Outcome(agent_pb2.Resource(phase=SUCCEEDED, outputs=outputs), label, "succeeded")
 
 

@@ -33,6 +33,7 @@ from ..errors import UsageError
 from ..registry import default_registry
 from ..version import __version__
 from .catalog import Catalog
+from .execution import Scratch
 from .jobs import JobTable
 from .log import EventLog, first_line
 from .metrics import Metrics, NoMetrics, PrometheusMetrics
@@ -93,8 +94,11 @@ class Server:
                     "advertised_executors": lambda: len(self.catalog.agents),
                 })
             self.metrics, self.metrics_port = prom, prom.port
+        import tempfile  # the scratch root: downloads of remote File inputs, per execution
+
+        self.scratch = Scratch(tempfile.mkdtemp(prefix="shimtask-serve-"))
         self.service = ConnectorService(config, self.registry, self.pool, self.catalog,
-                                        self.jobs, self.metrics, self.log)
+                                        self.jobs, self.metrics, self.log, self.scratch)
         threads = self.pool.capacity + CONTROL_THREADS
         options = [("grpc.max_receive_message_length", config.max_message_bytes),
                    ("grpc.max_send_message_length", config.max_message_bytes),
@@ -107,20 +111,28 @@ class Server:
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
-        credentials = _credentials(config)
         try:
-            if credentials is None:
-                self.port = self.grpc.add_insecure_port(config.address)
-            else:
-                self.port = self.grpc.add_secure_port(config.address, credentials)
-        except RuntimeError as exc:
-            raise UsageError(f"cannot listen on {config.address}: {exc}") from None
-        if self.port == 0:
-            raise UsageError(f"cannot listen on {config.address} (in use, or not an address "
-                             f"of this machine)")
+            self.port = self._listen(config)
+        except BaseException:
+            self.scratch.close()
+            raise
         self._wake = threading.Event()
         self._stop_signal: str | None = None
         self._reload = False
+
+    def _listen(self, config: ServeConfig) -> int:
+        credentials = _credentials(config)
+        try:
+            if credentials is None:
+                port: int = self.grpc.add_insecure_port(config.address)
+            else:
+                port = self.grpc.add_secure_port(config.address, credentials)
+        except RuntimeError as exc:
+            raise UsageError(f"cannot listen on {config.address}: {exc}") from None
+        if port == 0:
+            raise UsageError(f"cannot listen on {config.address} (in use, or not an address "
+                             f"of this machine)")
+        return port
 
     def _unavailable(self, name: str, message: str) -> None:
         self.log.event("executor_unavailable", executor_type=name, error=first_line(message))
@@ -177,6 +189,7 @@ class Server:
         abandoned = self.pool.drain(grace)
         done.wait(max(0.0, grace - (time.monotonic() - started)) + 2.0)
         self.metrics.close()
+        self.scratch.close()  # abandoned executions included: the process ends now
         seconds = time.monotonic() - started
         self.log.event("stopped", signal=reason, seconds=round(seconds, 3), abandoned=abandoned)
         return Shutdown(reason, seconds, abandoned)

@@ -64,8 +64,10 @@ class ConnectorService:
     """Every RPC of the three services; state lives in the pool, the jobs and the catalog."""
 
     def __init__(self, config: ServeConfig, registry: ExecutorRegistry, pool: WorkerPool,
-                 catalog: Catalog, jobs: JobTable, metrics: Metrics, log: EventLog) -> None:
+                 catalog: Catalog, jobs: JobTable, metrics: Metrics, log: EventLog,
+                 scratch: execution.Scratch | None = None) -> None:
         self.config = config
+        self.scratch = scratch
         self.registry = registry
         self.pool = pool
         self.catalog = catalog
@@ -163,7 +165,8 @@ class ConnectorService:
             # is 10 s): run on this gRPC thread, no hand-over to a worker thread.
             try:
                 return self.pool.run_here(execution.execute, self.registry, tt, inputs,
-                                          output_prefix, self.codecs, wait=remaining,
+                                          output_prefix, self.codecs, self.scratch,
+                                          wait=remaining,
                                           still_wanted=context.is_active)
             except Full:
                 self._refuse(rpc, context, started, task_id, self._label(tt))
@@ -173,7 +176,7 @@ class ConnectorService:
         # Our limit may fire while the caller still waits: run on a pool thread, and answer
         # RETRYABLE_FAILED in-band when the limit passes.
         future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix,
-                                  self.codecs)
+                                  self.codecs, self.scratch)
         if future is None:
             self._refuse(rpc, context, started, task_id, self._label(tt))
 
@@ -238,7 +241,7 @@ class ConnectorService:
         job.started = time.time()
         started = time.perf_counter()
         outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix,
-                                    self.codecs)
+                                    self.codecs, self.scratch)
         if not self.jobs.claim(job):  # deleted or timed out meanwhile: thrown away
             self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
                            outcome=outcome.outcome,
