@@ -17,7 +17,12 @@ with ``shimtask_core.make_template(name, "sqlite", custom={...})``.
   temporary directory that is removed afterwards. Local files are not copied.
 * **compressed**: the uri is a zip or tar (``.tar``, ``.tar.gz``, ``.tar.bz2``,
   ``.tar.xz``) archive holding exactly one file, the database; it is extracted
-  to a temporary directory, as flytekit does.
+  to a temporary directory, as flytekit does. Hostile archives cannot reach
+  outside it or fill the disk: the member is written under a fixed name (its own
+  path, ``../../x`` or ``/etc/x``, is never used), a member that is a link is
+  refused, and extraction stops with ``LimitExceeded`` past
+  ``SHIMTASK_SQLITE_MAX_EXTRACT_BYTES`` (default 10 GiB; ``20GiB``, ``500MB``...),
+  checked on the declared size before anything is written and while copying.
 * **read-only**: the database is opened read-only, so a query never changes the
   user's file. (flytekit ran queries on a throwaway copy; a statement that
   writes fails here with "attempt to write a readonly database".)
@@ -48,6 +53,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from shimtask_core import (
+    LimitExceeded,
     ShimTaskExecutor,
     StorageError,
     TemplateError,
@@ -66,6 +72,12 @@ __version__ = "0.1.0"
 _BINARY_OUTPUT_KINDS = frozenset({"schema", "structured_dataset_type"})
 _DATABASE_NAME = "database.sqlite3"
 _COPY_CHUNK = 1 << 20
+#: The most an archive may expand to (a zip bomb would fill the pod's disk).
+MAX_EXTRACT_ENV = "SHIMTASK_SQLITE_MAX_EXTRACT_BYTES"
+MAX_EXTRACT_DEFAULT = 10 * 2**30
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
+          "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": 2**10, "kib": 2**10, "mi": 2**20,
+          "mib": 2**20, "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40}
 
 
 class Rows(list[dict[str, Any]]):
@@ -208,28 +220,66 @@ def _is_junk(name: str) -> bool:
                                                     or parts[-1] == ".DS_Store"))
 
 
+def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """``SHIMTASK_SQLITE_MAX_EXTRACT_BYTES``: bytes, with an optional unit (``500MB``,
+    ``20GiB``); unset, the default (10 GiB). A value that does not parse is an error
+    naming the variable (a limit silently not applied would be worse)."""
+    import os
+
+    raw = (os.environ if environ is None else environ).get(MAX_EXTRACT_ENV, "").strip()
+    if not raw:
+        return MAX_EXTRACT_DEFAULT
+    text = raw.lower()
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = _UNITS.get(text[len(digits):].strip())
+    try:
+        number = float(digits.replace("_", "")) * unit if unit is not None else 0.0
+    except ValueError:
+        number = 0.0
+    if not 1 <= number < float("inf"):
+        raise ValueError(f"{MAX_EXTRACT_ENV}={raw!r}: expected a positive number of bytes, "
+                         f"like 1073741824, 500MB or 20GiB")
+    return int(number)
+
+
 def _extract(archive: Path, uri: str, to_dir: Path) -> Path:
-    """The one file in a zip or tar archive, written under to_dir (never where it says)."""
+    """The one file in a zip or tar archive, written under to_dir (never where it says),
+    at most ``max_extract_bytes()`` of it."""
     import tarfile
     import zipfile
 
+    limit = max_extract_bytes()
     to_dir.mkdir(parents=True, exist_ok=True)
     dest = to_dir / _DATABASE_NAME
     if zipfile.is_zipfile(archive):
+        import stat
+
         with zipfile.ZipFile(archive) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir() and not _is_junk(i.filename)]
+            for info in infos:
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    _refuse_link(uri, info.filename, "a symbolic link")
             _one_member(uri, [i.filename for i in infos])
+            _check_size(uri, infos[0].filename, infos[0].file_size, limit)
             with zf.open(infos[0]) as src:
-                _copy(src, dest)
+                _copy(src, dest, uri=uri, member=infos[0].filename, limit=limit)
         return dest
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            members = [m for m in tf.getmembers() if m.isfile() and not _is_junk(m.name)]
+            members = []
+            for member in tf:  # read as it goes: a bomb's size is seen before its data
+                if _is_junk(member.name):
+                    continue
+                if member.issym() or member.islnk():
+                    _refuse_link(uri, member.name, f"a link to {member.linkname!r}")
+                if member.isfile():
+                    _check_size(uri, member.name, member.size, limit)
+                    members.append(member)
             _one_member(uri, [m.name for m in members])
             stream = tf.extractfile(members[0])
             assert stream is not None  # a regular file always has a stream
             with stream:
-                _copy(stream, dest)
+                _copy(stream, dest, uri=uri, member=members[0].name, limit=limit)
         return dest
     raise ValueError(
         f"sqlite database {uri!r} is marked compressed but is neither a zip nor a tar "
@@ -244,11 +294,34 @@ def _one_member(uri: str, names: Sequence[str]) -> None:
             f"database; it holds {len(names)}: {', '.join(names[:10]) or 'nothing'}")
 
 
-def _copy(src: IO[bytes], dest: Path) -> None:
-    import shutil
+def _refuse_link(uri: str, name: str, what: str) -> None:
+    raise ValueError(
+        f"the compressed sqlite database {uri!r} holds {name!r}, {what}; the database "
+        f"must be a regular file in the archive (links are never followed or extracted)")
 
+
+def _too_big(uri: str, name: str, size: int, limit: int, *, at_least: bool) -> LimitExceeded:
+    return LimitExceeded(f"the database {name!r} extracted from {uri!r}", "extract_bytes",
+                         size, limit, variable=MAX_EXTRACT_ENV, unit="bytes",
+                         at_least=at_least)
+
+
+def _check_size(uri: str, name: str, declared: int, limit: int) -> None:
+    """The size the archive declares, checked before a byte is written."""
+    if declared > limit:
+        raise _too_big(uri, name, declared, limit, at_least=False)
+
+
+def _copy(src: IO[bytes], dest: Path, *, uri: str, member: str, limit: int) -> None:
+    """Copy at most ``limit`` bytes (an archive's declared sizes can lie); past it the
+    partial file is removed with the temporary directory."""
+    written = 0
     with dest.open("wb") as dst:
-        shutil.copyfileobj(src, dst, _COPY_CHUNK)
+        while chunk := src.read(min(_COPY_CHUNK, limit + 1 - written)):
+            written += len(chunk)
+            if written > limit:
+                raise _too_big(uri, member, written, limit, at_least=True)
+            dst.write(chunk)
 
 
 def _explain(exc: BaseException, sql: str, uri: str, database: Path) -> str:

@@ -253,6 +253,128 @@ def test_tar_member_paths_are_never_used(tmp_path: Path, db: Path,
     assert not (tmp_path.parent.parent / "escaped.db").exists()
 
 
+def _zip_member(zf: zipfile.ZipFile, name: str, data: bytes, *, link: bool = False) -> None:
+    """Write a member under any name (zipfile.write would clean ``../``), or a symlink."""
+    info = zipfile.ZipInfo(name)
+    if link:
+        info.external_attr = (0o120777 << 16)  # S_IFLNK: the data is the link's target
+    zf.writestr(info, data)
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+@pytest.mark.parametrize("name", ["../../evil.db", "/tmp/shimtask-zip-slip/evil.db",
+                                  "a/../../../evil.db"])
+def test_archive_member_paths_never_write_outside_the_temp_dir(
+    tmp_path: Path, db: Path, registry: ExecutorRegistry, monkeypatch: pytest.MonkeyPatch,
+    kind: str, name: str
+) -> None:
+    """Zip-slip: the member's own path (``..``, absolute) is never used; it is extracted
+    under a fixed name in a temporary directory that is gone afterwards."""
+    scratch = tmp_path / "deep" / "er" / "tmp"
+    scratch.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    archive = tmp_path / f"slip.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            _zip_member(zf, name, db.read_bytes())
+    else:
+        with tarfile.open(archive, "w") as tf:
+            tf.add(db, arcname=name)
+    tt = template(BY_NAME, archive, compressed=True)
+    assert run_template(tt, registry=registry, name="bob", min_age=0) == [
+        {"name": "bob", "age": 27}]
+    assert list(scratch.iterdir()) == [], "the temporary directory was left behind"
+    for base in (scratch, scratch / "x", scratch / "x" / "y"):
+        assert not (base / name).resolve().exists(), (base / name).resolve()
+    assert not Path("/tmp/shimtask-zip-slip").exists()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar-symlink", "tar-hardlink"])
+def test_archive_members_that_are_links_are_refused(
+    tmp_path: Path, db: Path, registry: ExecutorRegistry, kind: str
+) -> None:
+    """A link member (to /etc/passwd, or to a file outside) is never followed or made."""
+    archive = tmp_path / "links.archive"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            _zip_member(zf, "people.db", b"/etc/passwd", link=True)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            info = tarfile.TarInfo("people.db")
+            info.type = tarfile.SYMTYPE if kind == "tar-symlink" else tarfile.LNKTYPE
+            info.linkname = "/etc/passwd"
+            tf.addfile(info)
+    with pytest.raises(ExecutorFailed) as failure:
+        run_template(template(BY_NAME, archive, compressed=True), registry=registry,
+                     name="bob", min_age=0)
+    message = str(failure.value)
+    assert "'people.db'" in message and "link" in message and "regular file" in message
+    assert classify(failure.value)[1] == "USER"
+
+
+@pytest.mark.parametrize("kind", ["zip", "gztar"])
+def test_a_zip_bomb_stops_at_the_extraction_limit(
+    tmp_path: Path, registry: ExecutorRegistry, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """64 MiB of zeros compress to a few KiB; with the limit at 1 MiB the extraction is
+    refused from the declared size, before a byte is written, as a USER LimitExceeded
+    naming the variable that raises it; raised past the size, the same archive runs."""
+    from shimtask_core import LimitExceeded
+
+    big = tmp_path / "bomb.db"
+    make_db(big)
+    with big.open("ab") as fh:  # trailing zeros: sqlite ignores what is past its pages
+        fh.write(bytes(64 * 2**20))
+    if kind == "zip":
+        archive = tmp_path / "bomb.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(big, "bomb.db")
+    else:
+        archive = Path(shutil.make_archive(str(tmp_path / "bomb"), kind, tmp_path, "bomb.db"))
+    assert archive.stat().st_size < 2**20
+    monkeypatch.setenv("SHIMTASK_SQLITE_MAX_EXTRACT_BYTES", "1MiB")
+    tt = template(BY_NAME, archive, compressed=True)
+    with pytest.raises(LimitExceeded) as failure:
+        run_template(tt, registry=registry, name="bob", min_age=0)
+    message = str(failure.value)
+    assert "beyond the limit of 1,048,576 bytes (SHIMTASK_SQLITE_MAX_EXTRACT_BYTES)" in message
+    assert "raise it: SHIMTASK_SQLITE_MAX_EXTRACT_BYTES=" in message
+    assert "'bomb.db'" in message
+    assert classify(failure.value) == ("LimitExceeded", "USER", False)
+    monkeypatch.setenv("SHIMTASK_SQLITE_MAX_EXTRACT_BYTES", "100MiB")
+    assert run_template(tt, registry=registry, name="bob", min_age=0) == [
+        {"name": "bob", "age": 27}]
+
+
+def test_a_lying_zip_header_still_stops_at_the_limit(tmp_path: Path) -> None:
+    """The copy counts what it writes: a member whose data is longer than the limit
+    stops at limit + 1 bytes read, whatever the archive declared."""
+    import io
+
+    from shimtask_core import LimitExceeded
+    from shimtask_sqlite3 import _copy
+
+    dest = tmp_path / "out.db"
+    with pytest.raises(LimitExceeded, match="more than 1,000 bytes"):
+        _copy(io.BytesIO(bytes(10_000)), dest, uri="x.zip", member="m", limit=1000)
+    assert dest.stat().st_size <= 1000
+
+
+def test_a_malformed_extraction_limit_is_an_error_naming_it(
+    tmp_path: Path, db: Path, registry: ExecutorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "people.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(db, "people.db")
+    monkeypatch.setenv("SHIMTASK_SQLITE_MAX_EXTRACT_BYTES", "lots")
+    with pytest.raises(ExecutorFailed, match="SHIMTASK_SQLITE_MAX_EXTRACT_BYTES='lots'"):
+        run_template(template(BY_NAME, archive, compressed=True), registry=registry,
+                     name="bob", min_age=0)
+
+
 # --- the user's file is never changed --------------------------------------------------
 
 
