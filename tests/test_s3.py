@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +111,67 @@ def pod_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {"HOME": str(home)}
 
 
-def _execute(venv: PluginVenv, prefix: str, env: dict[str, str], *extra: str,
-             template: str | None = None, cwd: Path | None = None) -> Any:
-    return venv.shimtask(
-        "execute", "--inputs", f"{prefix}/inputs.pb", "--output-prefix", f"{prefix}/out",
-        "--raw-output-data-prefix", f"{prefix}/raw", *extra, "--",
-        template or f"{prefix}/task.pb", env=env, cwd=cwd)
+@dataclass(frozen=True)
+class Pod:
+    """One task's files in a fresh bucket, and ``shimtask execute`` run on them as a pod.
+
+    ``prefix`` holds task.pb, inputs.pb, out/ (outputs.pb or error.pb) and raw/.
+    """
+
+    s3: S3Server
+    venv: PluginVenv
+    env: dict[str, str]
+    fs: Any
+    bucket: str
+    prefix: str
+
+    def at(self, path: str) -> Pod:
+        """The same bucket, the task's files under ``path``."""
+        return replace(self, prefix=self.uri(path))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, tt: Any, inputs: dict[str, Any]) -> None:
+        self.fs.pipe(f"{self.prefix}/task.pb", tt.SerializeToString())
+        literal_inputs = InterfaceCodec(tt.interface).encode_inputs(inputs)
+        self.fs.pipe(f"{self.prefix}/inputs.pb", literal_inputs.SerializeToString())
+
+    def put_blobs(self, doc: str, folder: str, size: int) -> None:
+        """The blobs task, reading the file ``doc`` and the directory ``folder`` (keys in
+        the bucket) and writing a file of ``size`` bytes."""
+        self.put(make_template("blobs", "blobs", inputs=BLOBS_INPUTS, outputs=BLOBS_OUTPUTS),
+                 {"doc": File(self.uri(doc)), "folder": Directory(self.uri(folder)),
+                  "size": size})
+
+    def put_fails(self, doc: str) -> None:
+        """The task whose executor raises, naming its input ``doc`` (a key in the bucket)."""
+        self.put(make_template("fails", "fails", inputs={"doc": File}, outputs={"o0": int}),
+                 {"doc": File(self.uri(doc))})
+
+    def execute(self, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
+        """``shimtask execute`` with ``env`` (default: Flyte's S3 variables) over the pod's."""
+        env = self.s3.flyte_env() if env is None else env
+        return self.venv.shimtask(
+            "execute", "--inputs", f"{self.prefix}/inputs.pb",
+            "--output-prefix", f"{self.prefix}/out",
+            "--raw-output-data-prefix", f"{self.prefix}/raw", "--", f"{self.prefix}/task.pb",
+            env={**self.env, **env}, cwd=cwd)
+
+    def outputs(self) -> Mapping[str, literals_pb2.Literal]:
+        literals: Mapping[str, literals_pb2.Literal] = _literals(
+            self.fs.cat(f"{self.prefix}/out/outputs.pb")).literals
+        return literals
+
+    def error(self) -> errors_pb2.ContainerError:
+        return _error(self.fs.cat(f"{self.prefix}/out/error.pb"))
+
+
+@pytest.fixture
+def pod(s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]) -> Pod:
+    """A fresh bucket; the task's files under ``run/``."""
+    bucket = s3.new_bucket()
+    return Pod(s3, s3venv, pod_env, s3.filesystem(), bucket, f"s3://{bucket}/run")
 
 
 def _literals(data: bytes) -> literals_pb2.LiteralMap:
@@ -130,31 +186,25 @@ def _error(data: bytes) -> errors_pb2.ContainerError:
     return doc.error
 
 
-def _put_task(fs: Any, prefix: str, tt: Any, inputs: dict[str, Any]) -> None:
-    fs.pipe(f"{prefix}/task.pb", tt.SerializeToString())
-    literal_inputs = InterfaceCodec(tt.interface).encode_inputs(inputs)
-    fs.pipe(f"{prefix}/inputs.pb", literal_inputs.SerializeToString())
-
-
 def test_flytekit_sqlite_template_through_s3_with_flyte_variables(
-    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str], tmp_path: Path
+    pod: Pod, tmp_path: Path
 ) -> None:
     import pyarrow.parquet as pq
 
-    fs = s3.filesystem()
-    prefix = f"s3://{s3.new_bucket()}/metadata/propeller/n0"
+    pod = pod.at("metadata/propeller/n0")
+    fs, prefix = pod.fs, pod.prefix
     fs.pipe(f"{prefix}/task.pb", (FIXTURES / "sqlite3_task.pb").read_bytes())
     fs.pipe(f"{prefix}/inputs.pb", (FIXTURES / "inputs.pb").read_bytes())
     workdir = tmp_path / "pod"
     (workdir / "examples" / "data").mkdir(parents=True)
     _people_db(workdir / "examples" / "data" / "example.db")
 
-    result = _execute(s3venv, prefix, {**pod_env, **s3.flyte_env()}, cwd=workdir)
+    result = pod.execute(cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert not fs.exists(f"{prefix}/out/error.pb")
-    outputs = _literals(fs.cat(f"{prefix}/out/outputs.pb"))
-    (name,) = outputs.literals
-    dataset = outputs.literals[name].scalar.structured_dataset
+    outputs = pod.outputs()
+    (name,) = outputs
+    dataset = outputs[name].scalar.structured_dataset
     assert dataset.uri.startswith(f"{prefix}/raw/")
     assert dataset.metadata.structured_dataset_type.format == "parquet"
     with fs.open(f"{dataset.uri.removeprefix('s3://')}/00000", "rb") as fh:
@@ -162,25 +212,20 @@ def test_flytekit_sqlite_template_through_s3_with_flyte_variables(
     assert rows == [{"name": "alice", "age": 34}]
 
 
-def test_files_directories_and_datasets_round_trip_through_s3(
-    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]
-) -> None:
+def test_files_directories_and_datasets_round_trip_through_s3(pod: Pod) -> None:
     import pyarrow.parquet as pq
 
-    fs = s3.filesystem()
-    bucket = s3.new_bucket()
-    prefix = f"s3://{bucket}/metadata/n1"
+    pod = pod.at("metadata/n1")
+    fs, prefix = pod.fs, pod.prefix
     doc = os.urandom(300_000)
-    fs.pipe(f"{bucket}/data/doc.bin", doc)
-    fs.pipe(f"{bucket}/data/folder/x.csv", b"1,2\n")
-    fs.pipe(f"{bucket}/data/folder/deep/y.json", b"{}" * 100)
-    tt = make_template("blobs", "blobs", inputs=BLOBS_INPUTS, outputs=BLOBS_OUTPUTS)
-    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/data/doc.bin"),
-                               "folder": Directory(f"s3://{bucket}/data/folder"), "size": BIG})
+    fs.pipe(f"{pod.bucket}/data/doc.bin", doc)
+    fs.pipe(f"{pod.bucket}/data/folder/x.csv", b"1,2\n")
+    fs.pipe(f"{pod.bucket}/data/folder/deep/y.json", b"{}" * 100)
+    pod.put_blobs("data/doc.bin", "data/folder", BIG)
 
-    result = _execute(s3venv, prefix, {**pod_env, **s3.flyte_env()})
+    result = pod.execute()
     assert result.returncode == 0, result.stderr
-    out = _literals(fs.cat(f"{prefix}/out/outputs.pb")).literals
+    out = pod.outputs()
     assert out["digest"].scalar.primitive.string_value == hashlib.sha256(doc).hexdigest()
 
     expected = random.Random(BIG).randbytes(BIG)
@@ -201,40 +246,27 @@ def test_files_directories_and_datasets_round_trip_through_s3(
                                                  {"name": "x.csv", "size": 4}]
 
 
-def test_standard_aws_variables_work_too(
-    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str], tmp_path: Path
-) -> None:
-    fs = s3.filesystem()
-    bucket = s3.new_bucket()
-    prefix = f"s3://{bucket}/run"
+def test_standard_aws_variables_work_too(pod: Pod, tmp_path: Path) -> None:
     local = tmp_path / "doc.txt"
     local.write_text("hello")
-    fs.put(str(local), f"{bucket}/doc.txt")
-    tt = make_template("blobs", "blobs", inputs=BLOBS_INPUTS, outputs=BLOBS_OUTPUTS)
-    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/doc.txt"),
-                               "folder": Directory(f"s3://{bucket}/nothing-here"), "size": 10})
-    result = _execute(s3venv, prefix, {**pod_env, **s3.aws_env()})
+    pod.fs.put(str(local), f"{pod.bucket}/doc.txt")
+    pod.put_blobs("doc.txt", "nothing-here", 10)
+    result = pod.execute(pod.s3.aws_env())
     assert result.returncode == 0, result.stderr
-    out = _literals(fs.cat(f"{prefix}/out/outputs.pb")).literals
+    out = pod.outputs()
     assert out["digest"].scalar.primitive.string_value == hashlib.sha256(b"hello").hexdigest()
 
 
-def test_executor_failure_writes_error_pb_to_s3_and_removes_stale_outputs(
-    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]
-) -> None:
-    fs = s3.filesystem()
-    bucket = s3.new_bucket()
-    prefix = f"s3://{bucket}/run"
-    tt = make_template("fails", "fails", inputs={"doc": File}, outputs={"o0": int})
-    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/missing.bin")})
-    fs.pipe(f"{prefix}/out/outputs.pb", b"from an earlier attempt")
-    result = _execute(s3venv, prefix, {**pod_env, **s3.flyte_env()})
+def test_executor_failure_writes_error_pb_to_s3_and_removes_stale_outputs(pod: Pod) -> None:
+    pod.put_fails("missing.bin")
+    pod.fs.pipe(f"{pod.prefix}/out/outputs.pb", b"from an earlier attempt")
+    result = pod.execute()
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert not fs.exists(f"{prefix}/out/outputs.pb")
-    error = _error(fs.cat(f"{prefix}/out/error.pb"))
+    assert not pod.fs.exists(f"{pod.prefix}/out/outputs.pb")
+    error = pod.error()
     assert error.code == "ExecutorFailed"
-    assert f"no luck with s3://{bucket}/missing.bin" in error.message
+    assert f"no luck with s3://{pod.bucket}/missing.bin" in error.message
     assert error.origin == execution_pb2.ExecutionError.USER
     assert error.kind == errors_pb2.ContainerError.NON_RECOVERABLE
 
@@ -286,37 +318,25 @@ def test_storage_options_prefer_flytes_variables() -> None:
 
 
 
-def test_without_credentials_neither_file_is_written_and_the_status_says_so(
-    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]
-) -> None:
-    fs = s3.filesystem()
-    bucket = s3.new_bucket()
-    prefix = f"s3://{bucket}/run"
-    tt = make_template("fails", "fails", inputs={"doc": File}, outputs={"o0": int})
-    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/x")})
-    env = {**pod_env, "FLYTE_AWS_ENDPOINT": s3.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
-    result = _execute(s3venv, prefix, env)
+def test_without_credentials_neither_file_is_written_and_the_status_says_so(pod: Pod) -> None:
+    pod.put_fails("x")
+    result = pod.execute({"FLYTE_AWS_ENDPOINT": pod.s3.endpoint,
+                          "AWS_EC2_METADATA_DISABLED": "true"})
     assert result.returncode == EXIT_UNWRITTEN, result.stderr
     (line,) = result.stderr.strip().splitlines()
+    out = f"{pod.prefix}/out"
     assert line.startswith(f"shimtask: error: could not write a result: cannot write "
-                           f"{prefix}/out/error.pb")
+                           f"{out}/error.pb")
     assert "credentials" in line.lower()
-    assert not fs.exists(f"{prefix}/out/error.pb") and not fs.exists(f"{prefix}/out/outputs.pb")
+    assert not pod.fs.exists(f"{out}/error.pb") and not pod.fs.exists(f"{out}/outputs.pb")
 
 
-def test_verbose_logs_name_where_but_never_the_credentials(
-    s3: S3Server, s3venv: PluginVenv, pod_env: dict[str, str]
-) -> None:
-    fs = s3.filesystem()
-    bucket = s3.new_bucket()
-    prefix = f"s3://{bucket}/run"
-    fs.pipe(f"{bucket}/doc.txt", b"hi")
-    tt = make_template("blobs", "blobs", inputs=BLOBS_INPUTS, outputs=BLOBS_OUTPUTS)
-    _put_task(fs, prefix, tt, {"doc": File(f"s3://{bucket}/doc.txt"),
-                               "folder": Directory(f"s3://{bucket}/none"), "size": 1})
-    env = {**pod_env, **s3.flyte_env(), "SHIMTASK_LOG_LEVEL": "INFO"}
-    result = _execute(s3venv, prefix, env)
+def test_verbose_logs_name_where_but_never_the_credentials(pod: Pod) -> None:
+    pod.fs.pipe(f"{pod.bucket}/doc.txt", b"hi")
+    pod.put_blobs("doc.txt", "none", 1)
+    env = {**pod.s3.flyte_env(), "SHIMTASK_LOG_LEVEL": "INFO"}
+    result = pod.execute(env)
     assert result.returncode == 0, result.stderr
-    assert f"phase=wrote uri={prefix}/out/outputs.pb" in result.stderr
+    assert f"phase=wrote uri={pod.prefix}/out/outputs.pb" in result.stderr
     assert env["FLYTE_AWS_SECRET_ACCESS_KEY"] not in result.stderr
     assert env["FLYTE_AWS_ACCESS_KEY_ID"] not in result.stderr
