@@ -325,6 +325,7 @@ def test_an_executor_that_ignores_sigterm_is_not_waited_for(
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert f"shimtask: task stopped by SIGTERM, wrote {out}/error.pb" in stderr  # the watchdog
     error = _error(out)
     assert (error.code, error.origin, error.kind) == ("Terminated", SYSTEM, RECOVERABLE)
     assert "did not stop within" in error.message

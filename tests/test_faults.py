@@ -430,6 +430,7 @@ def test_an_executor_that_swallows_the_timeout_is_not_waited_for(
                     env={"SHIMTASK_TEST_MARK": str(mark)})
     assert proc.returncode == (0 if exit_zero else 1), proc.stderr
     assert mark.with_name("mark.swallowed").exists()  # it did swallow it
+    assert f"shimtask: task failed (Timeout), wrote {out}/error.pb: " in proc.stderr
     error = _error(out)
     assert (error.code, error.origin, error.kind) == ("Timeout", SYSTEM, RECOVERABLE)
     assert "did not stop within 5 s" in error.message
