@@ -273,6 +273,33 @@ class StorageError(ShimTaskError):
         super().__init__(f"cannot {action} {uri}: {reason}")
 
 
+class UnsafePath(ShimTaskError):
+    """A directory whose copy would reach outside it: an output holding a symlink that
+    leads out of its tree (``/etc/passwd``, ``../outside``), to a directory or nowhere,
+    or an input whose object names climb out of the download (``dir/../../x``).
+
+    Nothing is copied: a directory is a tree of regular files (object stores have no
+    links), so only a symlink to a file inside the same tree is followed. USER, never
+    recoverable: the same directory fails the same way. ``directory`` is the local path
+    or URI, ``member`` the offending link or object name, ``target`` where it leads.
+    """
+
+    code = "UnsafePath"
+
+    def __init__(self, directory: str, member: str, target: str, *, action: str,
+                 reason: str = "outside the directory") -> None:
+        self.directory = directory
+        self.member = member
+        self.target = target
+        self.action = action
+        self.reason = reason
+        super().__init__(
+            f"cannot {action} directory {directory}: {member!r} leads to {target!r}, "
+            f"{reason}; a directory is copied as the regular files inside it, so a "
+            f"symlink out of it, to a directory or to nothing, and a '..' name are refused, "
+            f"not followed")
+
+
 class ServiceUnavailable(ShimTaskError):
     """A service the executor needs (a database, a warehouse) refused the connection or
     dropped it: the environment's fault, not the task's, so Flyte may retry.
@@ -437,6 +464,7 @@ ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     UsageError: ("USER", False),
     MissingDependency: ("USER", False),
     LimitExceeded: ("USER", False),
+    UnsafePath: ("USER", False),
     StorageError: ("SYSTEM", True),
     ServiceUnavailable: ("SYSTEM", True),
     ExecutionTimeout: ("SYSTEM", True),

@@ -16,7 +16,7 @@ import os
 import typing
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import MissingDependency, ShimTaskError, StorageError
+from .errors import MissingDependency, ShimTaskError, StorageError, UnsafePath
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -253,6 +253,8 @@ def get(uri: str, local: str, *, recursive: bool = False) -> None:
     """
     source = local_path(uri)
     try:
+        if recursive and source is not None:
+            _refuse_links_out(source, "download")
         os.makedirs(local if recursive else os.path.dirname(os.path.abspath(local)),
                     exist_ok=True)
         if source is not None:
@@ -267,8 +269,10 @@ def get(uri: str, local: str, *, recursive: bool = False) -> None:
         if not recursive:
             fs.get_file(remote, local)
             return
+        root = remote.rstrip("/") + "/"
+        _refuse_names_out(uri, root, fs.find(root))
         try:  # trailing separators: the content goes into local, not a subdirectory
-            fs.get(remote.rstrip("/") + "/", os.path.join(local, ""), recursive=True)
+            fs.get(root, os.path.join(local, ""), recursive=True)
         except FileNotFoundError:
             if fs.exists(remote):
                 raise
@@ -286,6 +290,8 @@ def put(local: str, uri: str, *, recursive: bool = False) -> None:
     """
     target = local_path(uri)
     try:
+        if recursive:
+            _refuse_links_out(local, "upload")
         if target is not None:
             import shutil  # only when a local file is copied
 
@@ -308,6 +314,47 @@ def put(local: str, uri: str, *, recursive: bool = False) -> None:
         raise
     except Exception as exc:
         raise StorageError(uri, "upload", exc) from exc
+
+
+def _refuse_links_out(root: str, action: str) -> None:
+    """A local directory is copied as the regular files inside it: a symlink that leads
+    out of it (``/etc/passwd``, ``../outside``), to a directory (a cycle, or a second copy
+    of a subtree) or to nothing is :class:`UnsafePath`, before anything is copied, rather
+    than followed (``shutil.copytree`` and fsspec's ``put`` would copy what it points to).
+    A symlink to a regular file inside the tree is copied as that file's content."""
+    real_root = os.path.realpath(root)
+    for folder, dirs, files in os.walk(root):  # followlinks=False: link dirs are not entered
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if os.path.commonpath([real_root, target]) != real_root:
+                reason = "outside the directory"
+            elif os.path.isdir(target):
+                reason = "a directory (a link to a directory is not followed)"
+            elif not os.path.isfile(target):
+                reason = "nothing (a dangling link)" if not os.path.lexists(target) else (
+                    "no regular file")
+            else:
+                continue
+            raise UnsafePath(root, os.path.relpath(path, root), os.readlink(path),
+                             action=action, reason=reason)
+
+
+def _refuse_names_out(uri: str, root: str, names: list[str]) -> None:
+    """Object names (keys) under ``root`` whose relative part climbs out of it
+    (``dir/../../x``: an object store allows any name) would be written outside the
+    download directory: :class:`UnsafePath`, before anything is written."""
+    import posixpath
+
+    for name in names:
+        if not name.startswith(root):
+            continue
+        relative = name[len(root):]
+        normal = posixpath.normpath(relative)
+        if relative.startswith("/") or normal == ".." or normal.startswith("../"):
+            raise UnsafePath(uri, name, normal, action="download")
 
 
 def exists(uri: str) -> bool:
