@@ -140,6 +140,45 @@ def test_a_wrong_password_is_a_user_error_that_never_shows_it(
         assert secret not in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("mount", ["env", "file"])
+@pytest.mark.parametrize("right", [False, True], ids=["wrong-password", "right-password"])
+def test_secrets_never_reach_verbose_logs_stderr_or_error_pb(
+    venv: PluginVenv, postgres: PostgresServer, db: Any, tmp_path: Path, mount: str,
+    right: bool
+) -> None:
+    """The password from ``secret_connect_args``, mounted as Flyte mounts secrets (the
+    ``_FSEC_PG_PASSWORD`` variable, or the file ``<secrets dir>/pg/password``), with every
+    log on (``--verbose`` and ``SHIMTASK_LOG_LEVEL=DEBUG``): neither the wrong password
+    nor the right one appears on stdout, stderr, error.pb or outputs.pb."""
+    password = READER_PASSWORD if right else "Wr0ng-s3cret-Pa55/%:@"
+    env = {"PGPORT": str(postgres.port), "SHIMTASK_LOG_LEVEL": "DEBUG"}
+    if mount == "env":
+        env["_FSEC_PG_PASSWORD"] = password
+    else:
+        (tmp_path / "secrets" / "pg").mkdir(parents=True)
+        (tmp_path / "secrets" / "pg" / "password").write_text(password + "\n")
+        env.update(_FSEC_PG_PASSWORD="", FLYTE_SECRETS_ENV_PREFIX="_NONE_",
+                   FLYTE_SECRETS_DEFAULT_DIR=str(tmp_path / "secrets"))
+    done = venv.shimtask(
+        "execute", "--verbose", "--inputs", str(FIXTURES / "inputs_people.pb"),
+        "--output-prefix", str(tmp_path / "out"), "--raw-output-data-prefix",
+        str(tmp_path / "raw"), "--resolver", RESOLVER, "--", str(FIXTURES / "people.pb"),
+        FLYTEKIT_EXECUTOR, env=env)
+    assert "phase=" in done.stderr, done.stderr  # the logs were on
+    if right:
+        assert done.returncode == 0, done.stderr
+        written = (tmp_path / "out" / "outputs.pb").read_bytes()
+    else:
+        assert done.returncode == 1, done.stderr
+        assert "password authentication failed" in error(tmp_path).message
+        written = (tmp_path / "out" / "error.pb").read_bytes()
+    from urllib.parse import quote
+
+    for secret in {password, READER_PASSWORD, quote(password, safe="")}:
+        assert secret not in done.stdout + done.stderr, done.stderr
+        assert secret.encode() not in written
+
+
 def test_a_missing_secret_names_where_it_was_looked_for(
     venv: PluginVenv, postgres: PostgresServer, tmp_path: Path
 ) -> None:
