@@ -35,12 +35,14 @@ FLYTEKIT_CONNECTOR = ("prometheus-client", "grpcio-health-checking", "httpx")
 EXTRA_PYTHONS = ("3.10", "3.13")  # besides the one running this script
 # On the other Pythons the suite runs without the tests whose subject does not change with
 # the interpreter: servers (gRPC, PostgreSQL, S3), flytekit's own pinned environment, the
-# 1,000-plugin site. They run once, on this one; the rest (codec, text input, CLI,
-# registry, plugins, kit) runs on every supported version.
+# 1,000-plugin site, the image's install steps (the image pins its own Python). They run
+# once, on this one; the rest (codec, text input, CLI, registry, plugins, kit, exits and
+# faults) runs on every supported version.
 SAME_ON_EVERY_PYTHON = (
     "tests/test_serve.py", "tests/test_serve_process.py", "tests/test_serve_deploy.py",
+    "tests/test_serve_resources.py",
     "tests/test_s3.py", "tests/flytekit_interop", "tests/test_registry_scale.py",
-    "plugins/shimtask-sqlalchemy/tests",
+    "tests/test_image.py", "plugins/shimtask-sqlalchemy/tests",
 )
 PLUGINS = sorted(p for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").exists())
 
@@ -174,8 +176,10 @@ def other_pythons(env: dict[str, str]) -> list[str]:
                                        tox_env.get("PATH", "")])
     envs = ",".join(f"py{v.replace('.', '')}" for v in present)
     ignores = [f"--ignore={path}" for path in SAME_ON_EVERY_PYTHON if (REPO / path).exists()]
-    status = run(bin_of(VENV, "tox"), "-e", envs, "--", "-q", *ignores, env=tox_env,
-                 check=False)
+    # Side by side: each run waits on subprocesses and servers much of the time, so two
+    # fit on two cores; tox prints a failed environment's whole output when it ends.
+    status = run(bin_of(VENV, "tox"), "--parallel", str(len(present)), "--parallel-no-spinner",
+                 "-e", envs, "--", "-q", *ignores, env=tox_env, check=False)
     return [f"tox {envs} (exit {status})"] if status else []
 
 
