@@ -321,14 +321,15 @@ class ExecutionTimeout(ShimTaskError):
     ``RECOVERABLE`` (``ERROR_KINDS``), code ``Timeout``: the task's code may be fine and
     the node merely slow, so Flyte may run it again (within the task's retries).
 
-    Raised in two places. ``shimtask execute --timeout`` / ``SHIMTASK_EXECUTION_TIMEOUT``
-    (``shimtask_core.runtime``): in the running code by SIGALRM in the main thread (a
-    ``BaseException`` there, so ``except Exception`` cannot swallow it; the result even if
-    the executor returns afterwards), from a timer in another thread, and from a watchdog
-    that writes error.pb and ends the process when the executor does not stop within the
-    grace period. ``shimtask serve --timeout``, shortened by the template's own
-    ``metadata.timeout`` (``shimtask_core.serve.execution``): the connector answers
-    RETRYABLE_FAILED and discards whatever the executor returns later.
+    Where it comes from: ``shimtask execute --timeout`` / ``SHIMTASK_EXECUTION_TIMEOUT``
+    (``shimtask_core.runtime``) interrupts the running code with SIGALRM in the main
+    thread (as a ``BaseException``, so ``except Exception`` cannot swallow it; this error
+    is the result even if the executor returns afterwards); off the main thread a timer
+    writes it to error.pb when the time is up; and a watchdog writes it and ends the
+    process when the executor does not stop within the grace period. ``shimtask serve
+    --timeout``, shortened by the template's own ``metadata.timeout``
+    (``shimtask_core.serve.execution``), answers with it as RETRYABLE_FAILED and discards
+    whatever the executor returns later.
     """
 
     code = "Timeout"
