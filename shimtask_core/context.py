@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import final
 
 _FIELDS = ("raw_output_prefix", "output_prefix", "working_dir", "checkpoint_path",
@@ -40,9 +39,12 @@ class ExecutionContext:
                  prev_checkpoint: str | None = None) -> None:
         if raw_output_prefix is None:
             raw_output_prefix = os.path.join(_tmp(), "shimtask-raw")
-        for name, value in zip(_FIELDS, (raw_output_prefix, output_prefix, working_dir,
-                                         checkpoint_path, prev_checkpoint), strict=True):
-            object.__setattr__(self, name, value)
+        set_ = object.__setattr__  # one call per field: a server builds one per request
+        set_(self, "raw_output_prefix", raw_output_prefix)
+        set_(self, "output_prefix", output_prefix)
+        set_(self, "working_dir", working_dir)
+        set_(self, "checkpoint_path", checkpoint_path)
+        set_(self, "prev_checkpoint", prev_checkpoint)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"ExecutionContext is immutable: cannot set {name!r}")
@@ -91,13 +93,27 @@ def current_context() -> ExecutionContext:
     return ctx if ctx is not None else _default_context()
 
 
-@contextmanager
-def using_context(ctx: ExecutionContext | None) -> Iterator[ExecutionContext]:
+def using_context(ctx: ExecutionContext | None) -> AbstractContextManager[ExecutionContext]:
     """Make ``ctx`` current for the duration of one execution."""
-    if ctx is None:
-        ctx = _current.get() or _default_context()
-    token = _current.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _current.reset(token)
+    return _Using(ctx)
+
+
+@final
+class _Using:
+    """What :func:`using_context` returns: a plain context manager (a generator-based
+    one costs more than the rest of a trivial dispatch)."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, ctx: ExecutionContext | None) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> ExecutionContext:
+        ctx = self._ctx
+        if ctx is None:
+            ctx = _current.get() or _default_context()
+        self._token = _current.set(ctx)
+        return ctx
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)

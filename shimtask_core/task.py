@@ -166,14 +166,14 @@ def check_input_names(tt: TaskTemplate, executor_cls: type[ShimTaskExecutor[Any]
     names = tt.interface.inputs.variables
     if not names:
         return
-    func: Any = getattr(executor_cls, "execute_from_model", None)
-    while hasattr(func, "__wrapped__"):  # functools.wraps: the signature that binds last
-        func = func.__wrapped__
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return
-    by_position = code.co_varnames[:min(code.co_argcount, 2)]  # (self, tt)
-    colliding = [p for p in by_position[code.co_posonlyargcount:] if p in names]
+    method: Any = getattr(executor_cls, "execute_from_model", None)
+    found = _COLLIDABLE.get(method)
+    if found is None:  # read once per method: a server checks every request's template
+        if len(_COLLIDABLE) >= 1024:
+            _COLLIDABLE.clear()
+        found = _COLLIDABLE[method] = _collidable(method)
+    candidates, code = found
+    colliding = [p for p in candidates if p in names]
     if colliding:
         name = colliding[0]
         params = ", ".join(code.co_varnames[:code.co_argcount])
@@ -183,3 +183,18 @@ def check_input_names(tt: TaskTemplate, executor_cls: type[ShimTaskExecutor[Any]
             f"or let the executor take its parameters by position only: "
             f"def execute_from_model({params}, /, **inputs)", source=tt.id.name or None)
 
+
+#: Per ``execute_from_model``: the parameters an input's name could collide with, and
+#: the code they were read from.
+_COLLIDABLE: dict[Any, tuple[tuple[str, ...], Any]] = {}
+
+
+def _collidable(method: Any) -> tuple[tuple[str, ...], Any]:
+    func = method
+    while hasattr(func, "__wrapped__"):  # functools.wraps: the signature that binds last
+        func = func.__wrapped__
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return (), None
+    by_position = code.co_varnames[:min(code.co_argcount, 2)]  # (self, tt)
+    return tuple(by_position[code.co_posonlyargcount:]), code

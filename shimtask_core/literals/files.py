@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextvars import ContextVar
 from typing import IO, Any, Final
 
 from flyteidl.core import literals_pb2, types_pb2
@@ -157,31 +158,35 @@ def _basename(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _download_dir() -> str:
-    """A fresh directory for one download, inside the execution's ``working_dir``.
+#: While set (to a list), every download directory made in this context is appended
+#: to it, for its owner to remove when the execution ends (``shimtask serve`` does,
+#: per execution); a ``ContextVar``, so concurrent executions keep theirs apart.
+DOWNLOADS: Final[ContextVar[list[str] | None]] = ContextVar("shimtask_downloads", default=None)
 
-    Whoever sets ``working_dir`` owns it and removes it when the execution ends
-    (``shimtask serve`` per request, ``shimtask run`` per run); it need not exist
-    yet, so an execution that downloads nothing makes no directory. Without one
-    (``shimtask execute``, ``run_template``), downloads go to the temporary
-    directory and are removed at interpreter exit: a ``File`` stays readable for
+
+def _download_dir() -> str:
+    """A fresh directory for one download, in the execution's ``working_dir`` (else the
+    temporary directory).
+
+    It is removed by whoever collects :data:`DOWNLOADS`, else by the owner of
+    ``working_dir`` (``shimtask run`` removes its own); failing both (``shimtask
+    execute``, ``run_template``), at interpreter exit: a ``File`` stays readable for
     the life of the process, and nothing is left behind after it.
     """
     import tempfile  # not imported for executions that download nothing
 
     base = current_context().working_dir
-    if base is not None:
-        try:
-            os.makedirs(base, exist_ok=True)
-        except OSError:
-            base = None
-    if base is not None:
-        return tempfile.mkdtemp(prefix="shimtask-download-", dir=base)
-    import atexit
-    import shutil
+    if base is not None and not os.path.isdir(base):
+        base = None
+    made = tempfile.mkdtemp(prefix="shimtask-download-", dir=base)
+    collecting = DOWNLOADS.get()
+    if collecting is not None:
+        collecting.append(made)
+    elif base is None:
+        import atexit
+        import shutil
 
-    made = tempfile.mkdtemp(prefix="shimtask-download-")
-    atexit.register(shutil.rmtree, made, ignore_errors=True)
+        atexit.register(shutil.rmtree, made, ignore_errors=True)
     return made
 
 

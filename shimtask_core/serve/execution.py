@@ -11,8 +11,6 @@ into a gRPC error that propeller would retry forever.
 
 from __future__ import annotations
 
-import itertools
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
@@ -23,6 +21,7 @@ from .. import storage
 from ..context import ExecutionContext
 from ..errors import ExecutionTimeout, ExecutorFailed, TaskLost
 from ..literals import InterfaceCodec
+from ..literals.files import DOWNLOADS
 from ..runtime import error_document
 from ..task import ExecutableTemplateShimTask
 
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import LiteralMap
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
-    from ..registry import ExecutorRegistry
+    from ..registry import ExecutorRegistry, Resolution
 
 Phase = execution_pb2.TaskExecution
 SUCCEEDED: Final = Phase.SUCCEEDED
@@ -69,51 +68,72 @@ class Outcome:
 
 
 @final
-class CodecCache:
-    """One prepared ``InterfaceCodec`` per interface: propeller sends the same template
-    again and again, and preparing a codec costs more than a trivial execution."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a template needs before it can run, found once: its executor and its codec."""
 
-    def __init__(self, limit: int = 1024) -> None:
+    resolution: Resolution
+    codec: InterfaceCodec
+
+
+@final
+class TemplateCache:
+    """Prepared templates by their serialized bytes: propeller sends the same template
+    again and again, and resolving it (policy, versions, input names) and preparing
+    its codec cost more than a trivial execution.
+
+    A template that does not resolve is not kept (its error is found again each
+    time). :meth:`clear` forgets everything; the service calls it whenever the
+    installed plugins are read again, so a changed distribution is seen.
+    """
+
+    def __init__(self, registry: ExecutorRegistry, limit: int = 1024) -> None:
+        self._registry = registry
+        self._prepared: dict[bytes, Prepared] = {}
         self._codecs: dict[tuple[bytes, bool], InterfaceCodec] = {}
         self._limit = limit
 
-    def get(self, tt: TaskTemplate, lazy_datasets: bool) -> InterfaceCodec:
+    def get(self, tt: TaskTemplate) -> Prepared:
+        key = tt.SerializeToString()
+        hit = self._prepared.get(key)
+        if hit is None:
+            resolution = self._registry.resolution(tt)
+            hit = Prepared(resolution, self._codec(tt, resolution.executor.lazy_datasets))
+            if len(self._prepared) >= self._limit:  # a bound, not an LRU: templates repeat
+                self._prepared.clear()
+            self._prepared[key] = hit
+        return hit
+
+    def _codec(self, tt: TaskTemplate, lazy_datasets: bool) -> InterfaceCodec:
+        """One codec per interface, shared by the templates that declare it."""
         key = (tt.interface.SerializeToString(deterministic=True), lazy_datasets)
         codec = self._codecs.get(key)
         if codec is None:
             codec = InterfaceCodec(tt.interface, lazy_datasets=lazy_datasets)
-            if len(self._codecs) >= self._limit:  # a bound, not an LRU: templates repeat
+            if len(self._codecs) >= self._limit:
                 self._codecs.clear()
             self._codecs[key] = codec
         return codec
 
+    def clear(self) -> None:
+        self._prepared = {}
+
 
 @final
 class Scratch:
-    """The working directories of executions (where remote ``File`` inputs are
-    downloaded), one per execution under a root the server owns.
+    """The working directory of executions, where remote ``File``/``Directory`` inputs
+    are downloaded: one root the server owns.
 
-    An execution's directory is made only when it downloads something
-    (``literals.files`` creates it on first use), so a request that downloads
-    nothing costs no directory, only one ``lstat`` when it ends. It is removed when
-    the execution returns, however it ended; its outputs were uploaded (or written
-    by URI) before that. An execution that outlives its time limit keeps its
-    directory until it returns; the root goes with the server.
+    Each download directory an execution makes there is collected (through
+    ``literals.files.DOWNLOADS``, per execution) and removed when the execution
+    returns, however it ended; its outputs were uploaded, or written by URI,
+    before that. An execution that downloads nothing costs no directory and no
+    system call. One that outlives its time limit keeps its downloads until it
+    returns; the root, with anything left in it, goes with the server.
     """
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self._next = itertools.count().__next__  # atomic under the GIL
-
-    def new(self) -> str:
-        return f"{self.root}/{self._next()}"
-
-    @staticmethod
-    def remove(path: str) -> None:
-        if os.path.lexists(path):
-            import shutil
-
-            shutil.rmtree(path, ignore_errors=True)
 
     def close(self) -> None:
         import shutil
@@ -121,30 +141,42 @@ class Scratch:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _remove(paths: list[str]) -> None:
+    import shutil
+
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def execute(
     registry: ExecutorRegistry, tt: TaskTemplate, inputs: LiteralMap, output_prefix: str,
-    codecs: CodecCache | None = None, scratch: Scratch | None = None,
+    templates: TemplateCache | None = None, scratch: Scratch | None = None,
 ) -> Outcome:
     """Resolve, run and encode one template; never raises (BaseException included: an
     executor calling ``sys.exit`` must not end the worker thread)."""
     label = UNRESOLVED
-    working_dir = scratch.new() if scratch is not None else None
+    downloads: list[str] = []
+    collecting = DOWNLOADS.set(downloads)
     try:
-        resolution = registry.resolution(tt)
+        if templates is not None:
+            prepared = templates.get(tt)
+            resolution, codec = prepared.resolution, prepared.codec
+        else:
+            resolution, codec = registry.resolution(tt), None
         label = resolution.name
-        codec = (codecs.get(tt, resolution.executor.lazy_datasets) if codecs is not None
-                 else None)
         task = ExecutableTemplateShimTask(tt, resolution, registry=registry, codec=codec)
         ctx = ExecutionContext(raw_output_prefix=storage.join(output_prefix, RAW_DIR),
-                               output_prefix=output_prefix, working_dir=working_dir)
+                               output_prefix=output_prefix,
+                               working_dir=scratch.root if scratch is not None else None)
         outputs = task.dispatch_execute(ctx, inputs)
     except SystemExit as exc:  # sys.exit in executor code: the executor's fault, not ours
         return failure(ExecutorFailed(label, exc), label)
     except BaseException as exc:
         return failure(exc, label)
     finally:
-        if working_dir is not None:
-            Scratch.remove(working_dir)
+        DOWNLOADS.reset(collecting)
+        if downloads:
+            _remove(downloads)
     return Outcome(agent_pb2.Resource(phase=SUCCEEDED, outputs=outputs), label, "succeeded")
 
 

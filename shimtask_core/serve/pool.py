@@ -110,7 +110,7 @@ class WorkerPool:
                 if self._waiting:
                     self._slot_free.notify()
             self._admitted -= 1
-            if self._admitted == 0:
+            if self._admitted == 0 and self._closed:  # only drain() waits for idle
                 self._idle.notify_all()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:

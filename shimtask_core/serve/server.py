@@ -175,7 +175,7 @@ class Server:
                 return self._shutdown(self._stop_signal)
             if self._reload:
                 self._reload = False
-                agents = self.catalog.refresh()
+                agents = self.service.refresh()
                 self.log.event("reloaded", executors=[a.name for a in agents])
 
     def _shutdown(self, reason: str) -> Shutdown:
@@ -192,6 +192,7 @@ class Server:
         self.scratch.close()  # abandoned executions included: the process ends now
         seconds = time.monotonic() - started
         self.log.event("stopped", signal=reason, seconds=round(seconds, 3), abandoned=abandoned)
+        self.log.close()
         return Shutdown(reason, seconds, abandoned)
 
 

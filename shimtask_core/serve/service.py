@@ -59,6 +59,29 @@ WAIT_SLICE = 1.0
 SERVICE_NAMES = tuple(f"{PACKAGE}.{name}"
                       for name in (*SYNC_SERVICES, *ASYNC_SERVICES, *METADATA_SERVICES))
 
+_SMALL = [bytes((n,)) for n in range(0x80)]
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def sync_response_bytes(resource: agent_pb2.Resource) -> bytes:
+    """``ExecuteTaskSyncResponse(header=ExecuteTaskSyncResponseHeader(resource=resource))``
+    serialized, from the resource's own bytes: field 1 (``header``, length-delimited)
+    holding field 1 (``resource``). Building the messages would copy the outputs twice."""
+    body: bytes = resource.SerializeToString()
+    header = b"\x0a" + _varint(len(body)) + body
+    return b"\x0a" + _varint(len(header)) + header
+
+
 @final
 class ConnectorService:
     """Every RPC of the three services; state lives in the pool, the jobs and the catalog."""
@@ -74,7 +97,7 @@ class ConnectorService:
         self.jobs = jobs
         self.metrics = metrics
         self.log = log
-        self.codecs = execution.CodecCache()
+        self.templates = execution.TemplateCache(registry)
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -119,10 +142,10 @@ class ConnectorService:
     # --- SyncAgentService ----------------------------------------------------------------
 
     def ExecuteTaskSync(self, requests: Iterator[agent_pb2.ExecuteTaskSyncRequest],
-                        context: grpc.ServicerContext
-                        ) -> Iterator[agent_pb2.ExecuteTaskSyncResponse]:
+                        context: grpc.ServicerContext) -> Iterator[agent_pb2.Resource]:
         """Header, then inputs; answered as soon as both are here (propeller closes its
-        side after them, a client that keeps it open is answered all the same)."""
+        side after them, a client that keeps it open is answered all the same). Yields
+        the ``Resource`` of the one ``ExecuteTaskSyncResponse`` header it answers with."""
         rpc = "ExecuteTaskSync"
         started = time.perf_counter()
         first = next(requests, None)
@@ -152,8 +175,7 @@ class ConnectorService:
         outcome = self._run_sync(rpc, header.template, inputs, header.output_prefix, context,
                                  started, task_id)
         self._done(rpc, started, task_id, outcome)
-        yield agent_pb2.ExecuteTaskSyncResponse(
-            header=agent_pb2.ExecuteTaskSyncResponseHeader(resource=outcome.resource))
+        yield outcome.resource  # sent as the response's header (sync_response_bytes)
 
     def _run_sync(self, rpc: str, tt: TaskTemplate, inputs: literals_pb2.LiteralMap,
                   output_prefix: str, context: grpc.ServicerContext, started: float,
@@ -165,7 +187,7 @@ class ConnectorService:
             # is 10 s): run on this gRPC thread, no hand-over to a worker thread.
             try:
                 return self.pool.run_here(execution.execute, self.registry, tt, inputs,
-                                          output_prefix, self.codecs, self.scratch,
+                                          output_prefix, self.templates, self.scratch,
                                           wait=remaining,
                                           still_wanted=context.is_active)
             except Full:
@@ -176,7 +198,7 @@ class ConnectorService:
         # Our limit may fire while the caller still waits: run on a pool thread, and answer
         # RETRYABLE_FAILED in-band when the limit passes.
         future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix,
-                                  self.codecs, self.scratch)
+                                  self.templates, self.scratch)
         if future is None:
             self._refuse(rpc, context, started, task_id, self._label(tt))
 
@@ -241,7 +263,7 @@ class ConnectorService:
         job.started = time.time()
         started = time.perf_counter()
         outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix,
-                                    self.codecs, self.scratch)
+                                    self.templates, self.scratch)
         if not self.jobs.claim(job):  # deleted or timed out meanwhile: thrown away
             self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
                            outcome=outcome.outcome,
@@ -405,7 +427,7 @@ class ConnectorService:
         """Every advertised executor type; re-reads the installed distributions first, so
         a plugin pip-installed into the running image is served from the next poll."""
         started = time.perf_counter()
-        agents = self.catalog.refresh()
+        agents = self.refresh()
         seconds = time.perf_counter() - started
         self.log.request("ListAgents", task_execution_id="", executor_type="", seconds=seconds,
                          outcome="ok", agents=len(agents))
@@ -422,6 +444,12 @@ class ConnectorService:
                           f"{', '.join(self.catalog.names()) or 'none'}")
         return agent_pb2.GetAgentResponse(agent=agent)
 
+    def refresh(self) -> tuple[agent_pb2.Agent, ...]:
+        """Read the installed plugins again; prepared templates are prepared anew."""
+        agents = self.catalog.refresh()
+        self.templates.clear()
+        return agents
+
     # --- wiring --------------------------------------------------------------------------
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -436,7 +464,7 @@ class ConnectorService:
 
         sync = {"ExecuteTaskSync": grpc.stream_stream_rpc_method_handler(
             self.ExecuteTaskSync, request_deserializer=a.ExecuteTaskSyncRequest.FromString,
-            response_serializer=a.ExecuteTaskSyncResponse.SerializeToString)}
+            response_serializer=sync_response_bytes)}
         async_ = {
             "CreateTask": unary(self.CreateTask, a.CreateTaskRequest, a.CreateTaskResponse),
             "GetTask": unary(self.GetTask, a.GetTaskRequest, a.GetTaskResponse),
