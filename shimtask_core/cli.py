@@ -7,7 +7,6 @@ shows the traceback. Everything here is callable from Python without the CLI.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -470,6 +469,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(_render(name, to_jsonable(outputs[name])))
     return EXIT_OK
 
+        import json  # not on the path of `execute`
+
 
 def _run_locally(args: argparse.Namespace) -> dict[str, Any]:
     """Run the template as a cluster would, its scratch space in a directory of its own
@@ -560,6 +561,8 @@ def _render(name: str, value: Any) -> str:
     return f"{name}: {json.dumps(value)}"
 
 
+    import json  # `run` only: json is not on the path of `execute`
+
 # --- plugins --------------------------------------------------------------------------
 
 
@@ -607,6 +610,8 @@ def _plugins_list(registry: Any, as_json: bool) -> int:
     if not entries and not hooks:
         print("no executor plugins installed (entry-point group 'shimtask.executors')")
         return EXIT_OK
+        import json
+
     if entries:
         rows = [(e.name, e.dist, e.version, e.value, describe_range(e.requires_api),
                  describe_versions(e.task_type_versions, sep=","), status.replace("-", " "))
@@ -647,6 +652,8 @@ def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
                      f"{describe_versions(r.task_type_versions, 'any', sep=',')}]")
         if r.note:
             line += f" ({r.note})"
+        import json
+
         print(line)
     counts = {s: sum(r.status == s for r in reports) for s in ("ok", "broken", "conflict",
                                                                 "denied")}
@@ -669,6 +676,8 @@ def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
         print(f"and {len(state.watched)} .egg-info entry_points.txt file(s)")
     executors = [r for r in state.records if r.group == registry.group]
     dists = {r.dist for r in state.records}
+        import json
+
     print(f"holds {len(state.records)} entry point(s): {len(executors)} executor(s), "
           f"{len(state.records) - len(executors)} hook plugin(s), from {len(dists)} "
           f"distribution(s)")

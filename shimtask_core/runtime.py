@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, NamedTuple, final
+from typing import TYPE_CHECKING, Any, NamedTuple, final
 
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
 
@@ -285,8 +285,9 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
     error.pb, and one after a result is written changes nothing. Outside the main
     thread (a caller's worker) nothing is installed.
     """
-    import signal
     import threading
+
+    signal = _signal_functions()
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -297,7 +298,7 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
         if stopping or finish.done:  # a result is written: the process is on its way out
             return
         stopping.append(signum)
-        terminated = Terminated(signum, signal.Signals(signum).name)
+        terminated = Terminated(signum, names[signum])
         if grace is not None:
             late = Terminated(signum, terminated.signame)
             late.args = (f"{terminated} (the executor did not stop within {grace:g} s)",)
@@ -307,12 +308,24 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
                       status=128 + signum)
         raise terminated
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    names = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+    previous = {sig: signal.signal(sig, on_signal) for sig in names}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _signal_functions() -> Any:
+    """The signal functions, from the C module ``_signal`` that the interpreter imported at
+    start-up: the ``signal`` module only wraps the same functions in enums, which costs
+    every cold ``shimtask execute`` about a millisecond. Handlers are the same either way."""
+    try:
+        import _signal  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - an interpreter without it
+        import signal as _signal
+    return _signal
 
 
 def _watchdog(name: str, finish: _Finish, grace: float, late: BaseException, *,

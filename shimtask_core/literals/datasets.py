@@ -42,6 +42,7 @@ from flyteidl.core import literals_pb2, types_pb2
 from .. import storage
 from ..context import current_context
 from ..errors import ShimTaskError, StorageError, UnsupportedType
+from . import parquet
 from .base import Decoder, Filler, LiteralType, Mismatch, got, is_dataframe_type, literal_kind
 from .structs import dict_of
 from .types import describe
@@ -51,27 +52,30 @@ PARQUET: Final = "parquet"
 PART_NAME: Final = "00000"
 
 _SDT = types_pb2.StructuredDatasetType
-_pyarrow_modules: tuple[Any, Any] | None = None
 
 
-def _pyarrow(description: str) -> tuple[Any, Any]:
-    """``(pyarrow, pyarrow.parquet)``, or UnsupportedType saying what to install."""
-    global _pyarrow_modules
-    if _pyarrow_modules is None:
-        try:
-            import pyarrow
-            import pyarrow.parquet
-        except ImportError:
-            raise UnsupportedType(
-                f"{description}: structured datasets need pyarrow; "
-                f"pip install 'shimtask-core[arrow]'") from None
-        _pyarrow_modules = (pyarrow, pyarrow.parquet)
-    return _pyarrow_modules
+def _pyarrow(description: str) -> Any:
+    """``pyarrow`` (its memory pool chosen by :mod:`.parquet`), or UnsupportedType saying
+    what to install."""
+    try:
+        return parquet.arrow()
+    except ImportError:
+        raise UnsupportedType(
+            f"{description}: structured datasets need pyarrow; "
+            f"pip install 'shimtask-core[arrow]'") from None
+
+
+def _parquet_reader(description: str) -> Any:
+    """``pyarrow.parquet``, for reading (writing needs less: :mod:`.parquet`)."""
+    _pyarrow(description)
+    import pyarrow.parquet
+
+    return pyarrow.parquet
 
 
 def table_type(description: str = "structured dataset") -> Any:
     """``pyarrow.Table`` (importing pyarrow)."""
-    return _pyarrow(description)[0].Table
+    return _pyarrow(description).Table
 
 
 def _declared(lt: types_pb2.LiteralType) -> tuple[types_pb2.StructuredDatasetType,
@@ -116,7 +120,7 @@ def _arrow_type(pa: Any, lt: types_pb2.LiteralType | None) -> Any:
 def _to_table(value: Any, expected: str, columns: list[tuple[str, Any]],
               description: str) -> tuple[Any, dict[str, Any]]:
     """A pyarrow Table for an output value, and the parquet writer options."""
-    pa, _ = _pyarrow(description)
+    pa = _pyarrow(description)
     if isinstance(value, pa.Table):
         return value, {}
     if isinstance(value, pa.RecordBatch):
@@ -225,7 +229,7 @@ def _as_stream(value: Any, expected: str) -> Any:
     """A ``RecordBatchReader`` for a streamed value (a reader or an iterator of batches)."""
     if not isinstance(value, Iterator) and type(value).__name__ != "RecordBatchReader":
         return None  # (decided without importing pyarrow)
-    pa, _ = _pyarrow(expected)
+    pa = _pyarrow(expected)
     if isinstance(value, pa.RecordBatchReader):
         return value
     if not isinstance(value, Iterator):
@@ -254,16 +258,16 @@ def _close(stream: Any) -> None:
 
 
 def _write(table: Any, uri: str, options: dict[str, Any], description: str) -> None:
-    _, pq = _pyarrow(description)
+    _pyarrow(description)
     part = storage.join(uri, PART_NAME)
     local = storage.local_path(part)
     try:
         if local is not None:
             os.makedirs(os.path.dirname(local), exist_ok=True)
-            pq.write_table(table, local, **options)
+            parquet.write_table(table, local, **options)
             return
         with storage.open_uri(part, "wb") as fh:
-            pq.write_table(table, fh, **options)
+            parquet.write_table(table, fh, **options)
     except ShimTaskError:  # StorageError, MissingDependency
         raise
     except Exception as exc:
@@ -276,7 +280,7 @@ def _write_stream(reader: Any, uri: str, description: str) -> None:
     What the reader raises passes through unchanged (its producer's fault, not
     storage's); any failure removes the partial file.
     """
-    _, pq = _pyarrow(description)
+    _pyarrow(description)
     part = storage.join(uri, PART_NAME)
     local = storage.local_path(part)
     reading = False
@@ -287,7 +291,7 @@ def _write_stream(reader: Any, uri: str, description: str) -> None:
                 sink: Any = local
             else:
                 sink = stack.enter_context(storage.open_uri(part, "wb"))
-            writer = stack.enter_context(pq.ParquetWriter(sink, reader.schema))
+            writer = stack.enter_context(parquet.ParquetWriter(sink, reader.schema))
             while True:
                 reading = True
                 try:
@@ -384,7 +388,8 @@ class DatasetRef:
 def read_table(uri: str, columns: list[str] | None = None,
                description: str = "structured dataset") -> Any:
     """Read the parquet file or directory at ``uri`` (a path or any fsspec URI)."""
-    pa, pq = _pyarrow(description)
+    pa = _pyarrow(description)
+    pq = _parquet_reader(description)
     local = storage.local_path(uri)
     try:
         if local is not None:

@@ -25,12 +25,12 @@ on the path of every ``shimtask execute``.
 
 from __future__ import annotations
 
+import binascii  # crc32 as zlib's; protobuf has imported it, zlib would load a library
 import contextlib
 import json
 import os
 import sys
 import time
-import zlib
 from collections.abc import Collection, Sequence
 from typing import Any, final
 
@@ -68,7 +68,7 @@ def index_file(key: Sequence[tuple[str, int]], groups: Collection[str],
                directory: str | None = None) -> str:
     """The index file for a ``sys.path`` (its entries, not their state) and groups."""
     ident = "\0".join([*(entry for entry, _ in key), "", *sorted(groups)])
-    crc = zlib.crc32(ident.encode("utf-8", "surrogateescape"))
+    crc = binascii.crc32(ident.encode("utf-8", "surrogateescape"))
     return os.path.join(directory or cache_dir(), f"index-{crc:08x}.json")
 
 
