@@ -261,3 +261,49 @@ def test_a_hung_executor_keeps_only_its_own_worker(venv: PluginVenv, tmp_path: P
         assert decode(add, resource.outputs) == {"o0": 2}
         assert server.stop() == 0
         assert os.path.exists(gate)
+
+
+def test_request_lines_are_json_whatever_a_client_sends_and_keep_their_order() -> None:
+    """Request lines are formatted by hand and written in batches: each is still one
+    valid JSON line, in order, with the server's own lines in between."""
+    import io
+    import json
+
+    from shimtask_core.serve.log import EventLog
+
+    stream = io.StringIO()
+    log = EventLog(stream)
+    hostile = 'proj/dev/"x\\y\n{"event":"forged"}/n0/0\u2028é'
+    log.request("ExecuteTaskSync", task_execution_id=hostile, executor_type='a"b',
+                seconds=0.0015, outcome="failed", code="USER:ValueError",
+                message='first "line"\nsecond line', task="t1")
+    log.event("reloaded", executors=["a"])
+    for k in range(500):
+        log.request("GetTask", task_execution_id=f"e{k}", executor_type="add", seconds=0.0,
+                    outcome="ok")
+    log.close()
+    log.request("ListAgents", task_execution_id="", executor_type="", seconds=0.0,
+                outcome="ok")  # after close: written at once
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["event"] for r in records[:2]] == ["request", "reloaded"]
+    first = records[0]
+    assert first["task_execution_id"] == hostile and first["executor_type"] == 'a"b'
+    assert first["message"] == 'first "line"' and first["duration_ms"] == 1.5
+    assert [r["task_execution_id"] for r in records[2:502]] == [f"e{k}" for k in range(500)]
+    assert records[-1]["rpc"] == "ListAgents" and len(records) == 503
+
+
+def test_the_sync_response_bytes_are_the_messages_bytes() -> None:
+    from flyteidl.admin import agent_pb2
+
+    from shimtask_core.serve.service import sync_response_bytes
+
+    for size in (0, 100, 20_000):
+        resource = agent_pb2.Resource(phase=Phase.SUCCEEDED, message="m" * size)
+        resource.outputs.literals["o0"].scalar.primitive.integer = 7
+        expected = agent_pb2.ExecuteTaskSyncResponse(
+            header=agent_pb2.ExecuteTaskSyncResponseHeader(resource=resource))
+        assert sync_response_bytes(resource) == expected.SerializeToString()
+    assert sync_response_bytes(agent_pb2.Resource()) == agent_pb2.ExecuteTaskSyncResponse(
+        header=agent_pb2.ExecuteTaskSyncResponseHeader(
+            resource=agent_pb2.Resource())).SerializeToString()

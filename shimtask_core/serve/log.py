@@ -87,11 +87,12 @@ class EventLog:
     def request(self, rpc: str, *, task_execution_id: str, executor_type: str,
                 seconds: float, outcome: str, code: str | None = None,
                 message: str | None = None, **extra: Any) -> None:
-        """One request's line, queued for the writer thread."""
-        line = (f'{{"ts":{time.time():.6f},"event":"request","rpc":{_escape(rpc)},'
+        """One request's line, queued for the writer thread (``rpc`` and ``outcome`` are
+        the service's own words; what a client or a plugin named is escaped)."""
+        line = (f'{{"ts":{time.time():.6f},"event":"request","rpc":"{rpc}",'
                 f'"task_execution_id":{_escape(task_execution_id)},'
                 f'"executor_type":{_escape(executor_type)},'
-                f'"duration_ms":{seconds * 1000:.3f},"outcome":{_escape(outcome)}')
+                f'"duration_ms":{seconds * 1000:.3f},"outcome":"{outcome}"')
         if code is not None:
             line += f',"code":{_escape(code)}'
         if message:
