@@ -463,13 +463,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with _stdout_to_stderr():  # stdout is for the result: a plugin's prints must not mix in
         outputs = _run_locally(args)
     if args.json:
+        import json  # not on the path of `execute`
+
         print(json.dumps(to_jsonable(outputs), indent=2, sort_keys=True, allow_nan=False))
         return EXIT_OK
     for name in sorted(outputs):
         print(_render(name, to_jsonable(outputs[name])))
     return EXIT_OK
-
-        import json  # not on the path of `execute`
 
 
 def _run_locally(args: argparse.Namespace) -> dict[str, Any]:
@@ -553,6 +553,8 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 def _render(name: str, value: Any) -> str:
     """Human output: records as an aligned table, anything else as JSON."""
+    import json  # `run` only: json is not on the path of `execute`
+
     if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
         columns = list(dict.fromkeys(k for row in value for k in row))
         cells = [[json.dumps(row.get(c)) if not isinstance(row.get(c), str) else row[c]
@@ -560,8 +562,6 @@ def _render(name: str, value: Any) -> str:
         return f"{name}: {len(value)} row(s)\n{_table(columns, cells, rule=True)}"
     return f"{name}: {json.dumps(value)}"
 
-
-    import json  # `run` only: json is not on the path of `execute`
 
 # --- plugins --------------------------------------------------------------------------
 
@@ -602,6 +602,8 @@ def _plugins_list(registry: Any, as_json: bool) -> int:
     entries = [e for e, _, _ in listed]
     statuses = [(status, note) for _, status, note in listed]
     if as_json:
+        import json
+
         print(json.dumps([{**e.as_dict(), "status": status, "note": note}
                           for e, (status, note) in zip(entries, statuses, strict=True)],
                          indent=2))
@@ -610,8 +612,6 @@ def _plugins_list(registry: Any, as_json: bool) -> int:
     if not entries and not hooks:
         print("no executor plugins installed (entry-point group 'shimtask.executors')")
         return EXIT_OK
-        import json
-
     if entries:
         rows = [(e.name, e.dist, e.version, e.value, describe_range(e.requires_api),
                  describe_versions(e.task_type_versions, sep=","), status.replace("-", " "))
@@ -640,6 +640,8 @@ def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
     reports = registry.doctor(isolated=not args.in_process, timeout=args.timeout)
     bad = [r for r in reports if not r.ok]
     if args.json:
+        import json
+
         print(json.dumps([r.as_dict() for r in reports], indent=2))
         return EXIT_FAILED if bad else EXIT_OK
     for r in reports:
@@ -652,8 +654,6 @@ def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
                      f"{describe_versions(r.task_type_versions, 'any', sep=',')}]")
         if r.note:
             line += f" ({r.note})"
-        import json
-
         print(line)
     counts = {s: sum(r.status == s for r in reports) for s in ("ok", "broken", "conflict",
                                                                 "denied")}
@@ -664,6 +664,8 @@ def _plugins_doctor(registry: Any, args: argparse.Namespace) -> int:
 def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
     state = registry.index_state(rebuild=args.rebuild)
     if args.json:
+        import json
+
         print(json.dumps(state.as_dict(), indent=2))
         return EXIT_OK
     status = state.status + (f": {state.reason}" if state.reason else "")
@@ -676,8 +678,6 @@ def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
         print(f"and {len(state.watched)} .egg-info entry_points.txt file(s)")
     executors = [r for r in state.records if r.group == registry.group]
     dists = {r.dist for r in state.records}
-        import json
-
     print(f"holds {len(state.records)} entry point(s): {len(executors)} executor(s), "
           f"{len(state.records) - len(executors)} hook plugin(s), from {len(dists)} "
           f"distribution(s)")
