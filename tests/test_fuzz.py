@@ -200,3 +200,21 @@ def test_found_returned_values_that_break_repr(tmp_path: Path, registry: Executo
     assert error.code == "ValueTypeError", error.message
     assert "output 'n': expected int" in error.message
     assert len(error.message) < 300
+
+
+@pytest.mark.parametrize("key", [-(2**127) - 1, 2**64, -(2**63) - 1])
+@pytest.mark.parametrize("declared", [bytes, list[bytes]])
+def test_found_msgpack_map_key_beyond_64_bits(tmp_path: Path, registry: ExecutorRegistry,
+                                              key: int, declared: Any) -> None:
+    """A returned binary (msgpack) value holding a dict whose int *key* does not fit 64
+    bits (only values were checked: msgpack raised OverflowError, SYSTEM:OverflowError;
+    the 100,000-case atheris run, finding 001)."""
+    tt = make_template("t", "returns", outputs={"o": declared})
+    value: Any = {key: None, "\U000d5500": "𦵲恠"}
+    error = _run(tmp_path, registry, tt, returns=[None, value] if declared is not bytes else value)
+    assert error is not None and error.code == "ValueTypeError", error and error.message
+    assert error.message.startswith("output 'o") and "beyond 64 bits" in error.message
+    assert str(key) in error.message
+    within = {2**64 - 1: 1, -(2**63): [b"x"]}
+    ok = _run(tmp_path / "ok", registry, tt, returns=[within] if declared is not bytes else within)
+    assert ok is None

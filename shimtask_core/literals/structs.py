@@ -151,6 +151,10 @@ def plain_msgpack(value: Any, path: str, depth: int = 1, limit: int | None = Non
                 if not isinstance(key, (str, int)) or isinstance(key, bool):
                     raise Mismatch("dict with str or int keys",
                                    f"key {key!r} at {path or 'top'}")
+                if isinstance(key, int) and not INT64_MIN <= key <= UINT64_MAX:
+                    # keys too: msgpack raises OverflowError for either
+                    raise Mismatch("msgpack value", f"key {key} at {path or 'top'} beyond "
+                                                    f"64 bits")
                 plain[key] = plain_msgpack(item, f"{path}[{key!r}]", depth + 1, limit)
             return plain
         return [plain_msgpack(item, f"{path}[{index}]", depth + 1, limit)
