@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from . import errors as errors
     from . import hookspecs as hookspecs
     from .context import ExecutionContext
-    from .datasets import DatasetRef
+    from .datasets import DatasetRef, import_pyarrow
     from .errors import (
         ExecutorConflict,
         ExecutorDenied,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 #: module's is the module itself. One line per name.
 _LAZY = {
     "DatasetRef": "datasets",
+    "import_pyarrow": "datasets",
     "Directory": "files",
     "EXECUTOR_GROUP": "registry",
     "EntryPointRecord": "registry",
@@ -148,6 +149,7 @@ __all__ = [
     "executor_type_of",
     "hookimpl",
     "hookspec",
+    "import_pyarrow",
     "local_path",
     "make_template",
     "open_uri",

@@ -144,6 +144,7 @@ print(json.dumps({
     "modules": sorted(m for m in sys.modules if m.startswith("pyarrow")),
     "pool": pyarrow.default_memory_pool().backend_name,
     "env": os.environ.get("ARROW_DEFAULT_MEMORY_POOL"),
+    "mimalloc_peak": pyarrow.mimalloc_memory_pool().max_memory(),
 }))
 """
 
@@ -170,6 +171,7 @@ def test_writing_a_dataset_loads_neither_pyarrow_parquet_nor_its_file_systems() 
 def test_datasets_use_the_system_allocator_and_leave_the_environment_alone() -> None:
     result = _write_in_a_fresh_process()
     assert result["pool"] == "system"
+    assert result["mimalloc_peak"] == 0  # nor Arrow's C++ default, which the writer also uses
     assert result["env"] is None  # set for pyarrow's import only: children do not inherit it
 
 

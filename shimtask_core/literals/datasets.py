@@ -65,6 +65,16 @@ def _pyarrow(description: str) -> Any:
             f"pip install 'shimtask-core[arrow]'") from None
 
 
+def import_pyarrow() -> Any:
+    """``pyarrow``, imported as datasets use it: with the memory pool that
+    :mod:`shimtask_core.literals.parquet` chooses (the system allocator unless
+    ``ARROW_DEFAULT_MEMORY_POOL`` says otherwise). An executor that makes Arrow data, or
+    calls a library that imports pyarrow (DuckDB's ``to_arrow_reader``), calls this
+    first: Arrow's C++ default pool is chosen when pyarrow is first imported.
+    Raises UnsupportedType naming the extra to install when pyarrow is missing."""
+    return _pyarrow("structured datasets")
+
+
 def _parquet_reader(description: str) -> Any:
     """``pyarrow.parquet``, for reading (writing needs less: :mod:`.parquet`)."""
     _pyarrow(description)

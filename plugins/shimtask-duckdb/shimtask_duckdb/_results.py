@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flyteidl.core import types_pb2
 
-from shimtask_core import ExecutorFailed, OutputMismatch, TemplateError
+from shimtask_core import ExecutorFailed, OutputMismatch, TemplateError, import_pyarrow
 
 if TYPE_CHECKING:
     import duckdb
@@ -49,7 +49,7 @@ def stream(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation,
     (or the reader is dropped). A failure while rows are produced (a cast that fails
     on row 500,000) is the query's fault, so it is raised as the executor's.
     """
-    import pyarrow as pa
+    arrow = import_pyarrow()  # before DuckDB imports it: the core chooses Arrow's memory pool
 
     reader = relation.to_arrow_reader(BATCH_ROWS)
 
@@ -62,7 +62,8 @@ def stream(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation,
         finally:
             con.close()
 
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+    reader_class: type[pa.RecordBatchReader] = arrow.RecordBatchReader
+    return reader_class.from_batches(reader.schema, batches())
 
 
 def first_row(relation: duckdb.DuckDBPyRelation, outputs: Mapping[str, Variable],
