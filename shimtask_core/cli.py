@@ -32,20 +32,67 @@ plugins (entry-point group 'shimtask.executors') and run.
 def _build_parser() -> argparse.ArgumentParser:
     import argparse  # not for `execute` as Flyte runs it: see _execute_args
 
-    parser = argparse.ArgumentParser(prog="shimtask", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="shimtask", description=_DESCRIPTION,
+                                     epilog=_EXAMPLES, formatter_class=_formatter())
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks for errors (before or after the command)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_execute_parser(commands)
     _add_run_parser(commands)
     _add_plugins_parser(commands)
     _add_serve_parser(commands)
+    _debug_after_the_command(parser)
     return parser
+
+
+_EXAMPLES = """\
+examples:
+  shimtask plugins list
+  shimtask run task.json -i country=Japan -i min_population=1000000
+  shimtask run task.pb --inputs-json inputs.json --json
+  shimtask execute --inputs inputs.pb --output-prefix out/ --template task.pb
+  shimtask COMMAND --help
+"""
+
+
+def _formatter() -> type[argparse.HelpFormatter]:
+    """argparse's formatter, except that an ``examples:`` epilog keeps its lines."""
+    import argparse
+
+    class Formatter(argparse.HelpFormatter):
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            if text.startswith("examples:"):
+                return "".join(indent + line for line in text.splitlines(keepends=True))
+            return super()._fill_text(text, width, indent)
+
+    return Formatter
+
+
+def _debug_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """``shimtask run ... --debug`` as well as ``shimtask --debug run ...``: every
+    subcommand accepts it (not shown in its help: the top level documents it)."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help=argparse.SUPPRESS)
+                _debug_after_the_command(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``shimtask`` argument parser: the docs' CLI reference is rendered from it."""
     return _build_parser()
+
+
+_EXECUTE_EXAMPLES = """\
+examples:
+  shimtask execute --inputs inputs.pb --output-prefix out/ --template task.pb
+  shimtask execute --inputs s3://b/run/inputs.pb --output-prefix s3://b/run \\
+      --raw-output-data-prefix s3://b/raw -- s3://b/task.pb
+"""
 
 
 def _add_execute_parser(commands: Any) -> None:
@@ -54,6 +101,7 @@ def _add_execute_parser(commands: Any) -> None:
     ex = commands.add_parser(
         "execute",
         help="run a template as a Flyte container task (inputs.pb -> outputs.pb/error.pb)",
+        formatter_class=_formatter(), epilog=_EXECUTE_EXAMPLES,
         description="The Flyte container contract. Reads the inputs LiteralMap and the "
         "template, runs its executor and writes OUTPUT_PREFIX/outputs.pb, or "
         "OUTPUT_PREFIX/error.pb with origin USER or SYSTEM. Also accepts pyflyte-execute's "
@@ -93,6 +141,7 @@ def _add_execute_parser(commands: Any) -> None:
 def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run", help="run a template locally and print its outputs",
+        formatter_class=_formatter(), epilog=_RUN_EXAMPLES,
         description="Run a template file (.pb or protobuf-JSON .json) on this machine. "
         "Inputs are read by their declared type, from -i text and --inputs-json alike: "
         "-i n=7 is an integer for an integer input; datetimes are ISO 8601, durations "
@@ -112,6 +161,15 @@ def _add_run_parser(commands: Any) -> None:
                      help="where file, directory and dataset outputs are written (default: a "
                      "new directory, named on stderr when it holds files or directories; "
                      "datasets are printed and removed)")
+
+
+_RUN_EXAMPLES = """\
+examples:
+  shimtask run task.json -i country=Japan -i min_population=1000000
+  shimtask run task.pb --inputs-json inputs.json --json
+  shimtask run task.json -i 'ids=[1, 2, 3]' -i when=2024-05-06T07:08:09Z
+  shimtask run task.json -i data=rows.parquet --raw-output-data-prefix out/
+"""
 
 
 def _add_plugins_parser(commands: Any) -> None:
@@ -152,7 +210,7 @@ def _add_plugins_parser(commands: Any) -> None:
     index.add_argument("--rebuild", action="store_true", help="rescan and rewrite the index")
     index.add_argument("--json", action="store_true", help="print the index state as JSON")
     new = plugin_commands.add_parser(
-        "new", help="create a new executor plugin distribution from a template",
+        "new", help="write a new executor plugin distribution that installs and tests",
         description="Write a plugin distribution for executor type NAME: a pyproject.toml "
         "declaring the entry point, an executor class, an example template and its inputs, "
         "tests that use shimtask_core.testing (the executor contract suite included) and a "
@@ -430,7 +488,13 @@ def _read_inputs(args: argparse.Namespace, tt: Any) -> dict[str, Any]:
     declared = tt.interface.inputs.variables
 
     def unknown(name: str, where: str) -> UsageError:
-        return UsageError(f"{where}: the template has no input {name!r} "
+        import difflib  # only for the error
+
+        by_case = {n.lower(): n for n in declared}
+        close = ([by_case[name.lower()]] if name.lower() in by_case
+                 else difflib.get_close_matches(name, list(declared), 1))
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return UsageError(f"{where}: the template has no input {name!r}{hint} "
                           f"(inputs: {', '.join(sorted(declared)) or 'none'})")
 
     inputs: dict[str, Any] = {}
@@ -500,7 +564,9 @@ def _run_locally(args: argparse.Namespace) -> dict[str, Any]:
         try:
             literal_inputs = task.codec.encode_inputs(inputs)
         except (ValueTypeError, MissingInput, UnexpectedInput) as exc:  # the user's to fix
-            raise UsageError(str(exc)) from None
+            fix = (f": give it with -i {exc.variable}=VALUE or in --inputs-json"
+                   if isinstance(exc, MissingInput) else "")
+            raise UsageError(f"{exc}{fix}") from None
         outputs = task.codec.decode_outputs(task.dispatch_execute(ctx, literal_inputs))
         if keep is not None and args.raw_output_data_prefix is None:
             if os.listdir(keep):
@@ -610,7 +676,11 @@ def _plugins_list(registry: Any, as_json: bool) -> int:
         return EXIT_OK
     hooks = registry.plugin_entries(include_denied=True)
     if not entries and not hooks:
-        print("no executor plugins installed (entry-point group 'shimtask.executors')")
+        from .registry.naming import KNOWN_PROVIDERS
+
+        print("no executor plugins installed (entry-point group 'shimtask.executors'): "
+              f"pip install one ({', '.join(sorted(KNOWN_PROVIDERS.values()))}), "
+              "or start your own with 'shimtask plugins new NAME'")
         return EXIT_OK
     if entries:
         rows = [(e.name, e.dist, e.version, e.value, describe_range(e.requires_api),

@@ -96,15 +96,30 @@ class OutputMismatch(ShimTaskError):
 
 
 class ExecutorNotFound(ShimTaskError):
-    """No installed or registered executor has the requested name."""
+    """No installed or registered executor has the requested name.
+
+    ``install`` is the distribution known to provide ``name`` (the executors shipped
+    with shimtask), so the message says what to ``pip install``; None when unknown.
+    ``note`` explains a name that no plugin is meant to provide (flytekit's
+    ``python-task``).
+    """
 
     code = "ExecutorNotFound"
 
-    def __init__(self, name: str, available: Sequence[str], closest: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, available: Sequence[str], closest: Sequence[str] = (), *,
+                 install: str | None = None, note: str | None = None) -> None:
         self.name = name
         self.available = tuple(available)
         self.closest = tuple(closest)
-        hint = f" Did you mean {' or '.join(map(repr, self.closest))}?" if self.closest else ""
+        self.install = install
+        if note:
+            hint = f" {note}."
+        elif install:
+            hint = f" It is provided by the distribution {install}: pip install {install}."
+        elif self.closest:
+            hint = f" Did you mean {' or '.join(map(repr, self.closest))}?"
+        else:
+            hint = ""
         listing = ", ".join(self.available) if self.available else "none"
         super().__init__(
             f"no executor named {name!r} is installed.{hint} Installed executors: {listing}. "
@@ -189,8 +204,22 @@ class PluginLoadError(ShimTaskError):
         reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
         super().__init__(
             f"plugin {name!r} = {value!r} from distribution {dist} {version} "
-            f"failed to load: {reason}"
+            f"failed to load: {reason}{_missing_module_fix(value, dist, cause)}"
         )
+
+
+def _missing_module_fix(value: str, dist: str, cause: BaseException | str) -> str:
+    """What to do about a ModuleNotFoundError at a plugin's import: the entry point's own
+    module missing is a broken install; another module is a dependency not installed."""
+    if not isinstance(cause, ModuleNotFoundError) or not cause.name:
+        return ""
+    missing, own = cause.name, value.partition(":")[0]
+    if own == missing or own.startswith(missing + "."):
+        return (f". The entry point's own module is not installed: reinstall {dist} "
+                f"(pip install --force-reinstall {dist}), or fix the entry point it declares")
+    return (f". It imports {missing!r}, which is not installed in this environment: "
+            f"pip install the package that provides it, or reinstall {dist} with its "
+            f"dependencies")
 
 
 class VersionMismatch(ShimTaskError):
@@ -270,6 +299,9 @@ class StorageError(ShimTaskError):
         self.action = action
         self.cause = cause
         reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        if (isinstance(cause, OSError) and cause.strerror
+                and (cause.filename is None or str(cause.filename) in uri)):
+            reason = f"{type(cause).__name__}: {cause.strerror}"  # without the path again
         super().__init__(f"cannot {action} {uri}: {reason}")
 
 

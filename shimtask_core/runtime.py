@@ -79,6 +79,11 @@ def load_inputs(uri: str, limits: Limits | None = None) -> literals_pb2.LiteralM
     try:
         inputs.ParseFromString(data)
     except Exception as exc:
+        if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # JSON, not protobuf
+            raise TemplateError(
+                "not a LiteralMap protobuf but JSON: the inputs of 'shimtask execute' are "
+                "the inputs.pb Flyte writes; to give JSON inputs, use 'shimtask run TEMPLATE "
+                "--inputs-json FILE'", source=uri) from None
         raise TemplateError(f"not a LiteralMap protobuf: {exc}", source=uri) from None
     return inputs
 

@@ -58,7 +58,9 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
     except DecodeError as exc:
         if json_error is not None:
             raise json_error from None
-        raise TemplateError(f"not a TaskTemplate protobuf: {exc}", source=source) from None
+        raise TemplateError(f"not a TaskTemplate protobuf: {exc}; a template file is a "
+                            f"serialized TaskTemplate (.pb) or its protobuf-JSON (.json)",
+                            source=source) from None
     if not data or (not tt.id.name and not tt.type):
         raise json_error or TemplateError("the template has neither a type nor an id; is "
                                           "this a TaskTemplate file?", source=source)
@@ -89,9 +91,9 @@ def _parse_json_template(data: bytes, source: str) -> tasks_pb2.TaskTemplate:
                             f"got a JSON {type(document).__name__}", source=source)
     try:
         return json_format.ParseDict(document, TaskTemplate())
-    except json_format.ParseError as exc:
-        raise TemplateError(f"not a TaskTemplate in protobuf-JSON form: {exc}",
-                            source=source) from None
+    except json_format.ParseError as exc:  # its list of fields is on a second line
+        raise TemplateError(f"not a TaskTemplate in protobuf-JSON form: "
+                            f"{' '.join(str(exc).split())}", source=source) from None
 
 
 def custom_of(tt: tasks_pb2.TaskTemplate) -> dict[str, Any]:

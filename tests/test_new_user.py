@@ -493,3 +493,188 @@ def test_a_protobuf_template_is_still_read_by_content() -> None:
     assert parse_template(data) == tt
     with pytest.raises(TemplateError, match=r"task\.pb: not a TaskTemplate protobuf"):
         parse_template(b"\x00garbage", source="task.pb")
+
+
+# --- the first hour, second pass: each mistake is one line naming cause and fix -------
+
+BROKEN = '''
+import shimtask_test_not_a_dependency  # a dependency its distribution does not declare
+'''
+
+
+@pytest.fixture(scope="module")
+def broken_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    """A plugin whose module imports what is not installed, and an entry point naming a
+    module its distribution does not ship."""
+    root = tmp_path_factory.mktemp("broken")
+    env = PluginVenv(root / "env")
+    env.install(build_wheel(root, "shimtask-test-broken",
+                            modules={"shimtask_test_broken.py": BROKEN},
+                            executors={"needsdep": "shimtask_test_broken:Executor",
+                                       "nomodule": "shimtask_test_gone:Executor"}))
+    return env
+
+
+def one_line_error(result: Any) -> str:
+    """The whole of stderr, which must be one ``shimtask: error:`` line, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shimtask: error: "), result.stderr
+    return str(lines[0])
+
+
+def test_a_shipped_executor_type_that_is_not_installed_names_the_pip_install(
+    user_venv: PluginVenv, tmp_path: Path
+) -> None:
+    tt = make_template("cities", "sqlite", inputs={"n": int}, outputs={"n": int},
+                       custom={"query_template": "select 1", "uri": "x.db"})
+    template = write_template(tmp_path / "cities.json", tt)
+    result = user_venv.shimtask("run", str(template), "-i", "n=1")
+    assert result.returncode == 1
+    assert ("no executor named 'sqlite' is installed. It is provided by the distribution "
+            "shimtask-sqlite3: pip install shimtask-sqlite3.") in one_line_error(result)
+    # the same words in error.pb, where a Flyte user reads them
+    (tmp_path / "cities.pb").write_bytes(tt.SerializeToString())
+    (tmp_path / "in.pb").write_bytes(InterfaceCodec(tt.interface).encode_inputs({"n": 1})
+                                     .SerializeToString())
+    run = user_venv.shimtask("execute", "--inputs", str(tmp_path / "in.pb"), "--output-prefix",
+                             str(tmp_path / "out"), "--template", str(tmp_path / "cities.pb"))
+    assert run.returncode == 1
+    error = error_of(tmp_path / "out")
+    assert error.code == "ExecutorNotFound" and "pip install shimtask-sqlite3" in error.message
+
+
+def test_a_typo_and_a_python_task_each_say_what_to_do(user_venv: PluginVenv,
+                                                      tmp_path: Path) -> None:
+    typo = write_template(tmp_path / "typo.json", make_template("t", "anynam"))
+    assert "Did you mean 'anyname'?" in one_line_error(user_venv.shimtask("run", str(typo)))
+    python_task = make_template("t", "x", task_type="python-task")
+    python_task.ClearField("custom")  # as pyflyte serializes a @task
+    template = write_template(tmp_path / "python_task.json", python_task)
+    line = one_line_error(user_venv.shimtask("run", str(template)))
+    assert "A 'python-task' template runs the task's own Python code" in line
+    assert "pyflyte-execute" in line
+
+
+def test_wrong_input_names_suggest_the_declared_one(user_venv: PluginVenv,
+                                                    tmp_path: Path) -> None:
+    tt = make_template("t", "anyname", inputs={"min_population": int, "country": str},
+                       outputs={"country": str})
+    template = write_template(tmp_path / "t.json", tt)
+    typo = user_venv.shimtask("run", str(template), "-i", "min_pop=1", "-i", "country=x")
+    assert typo.returncode == 2
+    assert one_line_error(typo) == (
+        "shimtask: error: -i min_pop: the template has no input 'min_pop'; did you mean "
+        "'min_population'? (inputs: country, min_population)")
+    case = user_venv.shimtask("run", str(template), "-i", "Country=x")
+    assert "did you mean 'country'?" in one_line_error(case)
+    (tmp_path / "in.json").write_text('{"contry": "x"}')
+    from_json = user_venv.shimtask("run", str(template), "--inputs-json",
+                                   str(tmp_path / "in.json"))
+    assert "no input 'contry'; did you mean 'country'?" in one_line_error(from_json)
+    missing = user_venv.shimtask("run", str(template), "-i", "country=x")
+    assert missing.returncode == 2
+    assert one_line_error(missing) == (
+        "shimtask: error: input 'min_population' (int) is required but was not given: give "
+        "it with -i min_population=VALUE or in --inputs-json")
+
+
+def test_json_inputs_to_execute_point_at_run(user_venv: PluginVenv, tmp_path: Path) -> None:
+    tt = make_template("t", "anyname", inputs={"n": int}, outputs={"n": int})
+    (tmp_path / "t.pb").write_bytes(tt.SerializeToString())
+    (tmp_path / "inputs.json").write_text('{"n": 1}\n')
+    result = user_venv.shimtask("execute", "--inputs", str(tmp_path / "inputs.json"),
+                                "--output-prefix", str(tmp_path / "out"),
+                                "--template", str(tmp_path / "t.pb"))
+    assert result.returncode == 1
+    error = error_of(tmp_path / "out")
+    assert (error.code, error.origin) == ("TemplateError", execution_pb2.ExecutionError.USER)
+    assert error.message == (
+        f"{tmp_path / 'inputs.json'}: not a LiteralMap protobuf but JSON: the inputs of "
+        f"'shimtask execute' are the inputs.pb Flyte writes; to give JSON inputs, use "
+        f"'shimtask run TEMPLATE --inputs-json FILE'")
+    # a JSON *template* is fine for execute
+    (tmp_path / "in.pb").write_bytes(InterfaceCodec(tt.interface).encode_inputs({"n": 1})
+                                     .SerializeToString())
+    json_template = write_template(tmp_path / "t.json", tt)
+    ok = user_venv.shimtask("execute", "--inputs", str(tmp_path / "in.pb"), "--output-prefix",
+                            str(tmp_path / "ok"), "--template", str(json_template))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_files_that_are_no_template_or_missing_get_one_line(user_venv: PluginVenv,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "inputs.json").write_text('{"country": "Japan"}')  # arguments swapped
+    swapped = one_line_error(user_venv.shimtask("run", str(tmp_path / "inputs.json")))
+    assert 'has no field named "country"' in swapped and "Available Fields" in swapped
+    (tmp_path / "make.py").write_text("print('a script, not a template')\x00\x01")
+    script = one_line_error(user_venv.shimtask("run", str(tmp_path / "make.py")))
+    assert script.endswith("a template file is a serialized TaskTemplate (.pb) or its "
+                           "protobuf-JSON (.json)")
+    missing = user_venv.shimtask("run", "nope.json", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert one_line_error(missing) == (
+        "shimtask: error: cannot read nope.json: FileNotFoundError: No such file or directory")
+    folder = one_line_error(user_venv.shimtask("run", str(tmp_path)))
+    assert folder.endswith(f"cannot read {tmp_path}: IsADirectoryError: Is a directory")
+
+
+def test_doctor_and_run_say_which_module_is_missing_and_what_to_install(
+    broken_venv: PluginVenv, tmp_path: Path
+) -> None:
+    doctor = broken_venv.shimtask("plugins", "doctor")
+    assert doctor.returncode == 1
+    needsdep, nomodule = (
+        next(line for line in doctor.stdout.splitlines() if line.startswith(f"executor {n} "))
+        for n in ("needsdep", "nomodule"))
+    assert needsdep.endswith(
+        "ModuleNotFoundError: No module named 'shimtask_test_not_a_dependency'. It imports "
+        "'shimtask_test_not_a_dependency', which is not installed in this environment: pip "
+        "install the package that provides it, or reinstall shimtask-test-broken with its "
+        "dependencies")
+    assert nomodule.endswith(
+        "ModuleNotFoundError: No module named 'shimtask_test_gone'. The entry point's own "
+        "module is not installed: reinstall shimtask-test-broken (pip install "
+        "--force-reinstall shimtask-test-broken), or fix the entry point it declares")
+    assert "Traceback" not in doctor.stdout + doctor.stderr
+    template = write_template(tmp_path / "t.json", make_template("t", "needsdep"))
+    run = broken_venv.shimtask("run", str(template))
+    assert run.returncode == 1
+    assert "It imports 'shimtask_test_not_a_dependency'" in one_line_error(run)
+
+
+def test_an_empty_environment_says_what_to_install(tmp_path: Path) -> None:
+    result = PluginVenv(tmp_path / "env").shimtask("plugins", "list")
+    assert result.returncode == 0
+    assert result.stdout.strip() == (
+        "no executor plugins installed (entry-point group 'shimtask.executors'): pip install "
+        "one (shimtask-duckdb, shimtask-shell, shimtask-sqlalchemy, shimtask-sqlite3), or "
+        "start your own with 'shimtask plugins new NAME'")
+
+
+def test_debug_after_the_command_shows_the_traceback(user_venv: PluginVenv,
+                                                     tmp_path: Path) -> None:
+    after = user_venv.shimtask("run", "nope.json", "--debug", cwd=tmp_path)
+    before = user_venv.shimtask("--debug", "run", "nope.json", cwd=tmp_path)
+    for result in (after, before):
+        assert result.returncode == 1
+        assert result.stderr.startswith("Traceback (most recent call last):"), result.stderr
+        assert result.stderr.strip().endswith("shimtask: error: cannot read nope.json: "
+                                              "FileNotFoundError: No such file or directory")
+
+
+def test_every_example_in_the_help_is_a_valid_command() -> None:
+    import argparse
+    import shlex
+
+    from shimtask_core.cli import build_parser
+
+    parser = build_parser()
+    helps = [parser.format_help()] + [
+        sub.format_help() for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction) for sub in action.choices.values()]
+    examples = [line.strip() for text in helps if "\nexamples:\n" in text
+                for line in text.split("\nexamples:\n", 1)[1].replace("\\\n", "").splitlines()
+                if line.strip().startswith("shimtask ") and "COMMAND" not in line]
+    assert len(examples) >= 8
+    for example in examples:
+        parser.parse_args(shlex.split(example)[1:])  # argparse exits on a wrong one

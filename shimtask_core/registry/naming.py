@@ -17,6 +17,23 @@ if TYPE_CHECKING:
 
 EXECUTOR_TYPE_FIELD = "executor_type"
 
+#: The distribution that provides each executor type shipped with shimtask (its
+#: plugins/ directory), as data: a template naming one that is not installed gets the
+#: ``pip install`` to run, as fsspec names the package of a missing protocol.
+KNOWN_PROVIDERS = {
+    "duckdb": "shimtask-duckdb",
+    "shell": "shimtask-shell",
+    "sqlalchemy": "shimtask-sqlalchemy",
+    "sqlite": "shimtask-sqlite3",
+}
+
+#: Task types whose templates carry no executor at all: what to tell a user who runs one.
+NOT_EXECUTORS = {
+    "python-task": "A 'python-task' template runs the task's own Python code, which lives "
+                   "in the task's image and runs through flytekit's pyflyte-execute; "
+                   "shimtask runs templates that name an executor plugin",
+}
+
 
 def executor_type_of(tt: TaskTemplate) -> str:
     """The executor type a template names: ``custom["executor_type"]``, else its ``type``.

@@ -38,7 +38,7 @@ from ..errors import (
 from ..executor import ShimTaskExecutor
 from .checks import check_class, check_declared, load_entry_point, validate_executor
 from .discovery import EXECUTOR_GROUP, PLUGIN_GROUP, EntryPointRecord, normalize_dist_name
-from .naming import executor_type_of
+from .naming import KNOWN_PROVIDERS, NOT_EXECUTORS, executor_type_of
 from .policy import Policy
 
 if TYPE_CHECKING:
@@ -322,7 +322,9 @@ class ExecutorRegistry:
             available = self.names()
             import difflib
 
-            raise ExecutorNotFound(name, available, difflib.get_close_matches(name, available, 3))
+            raise ExecutorNotFound(name, available, difflib.get_close_matches(name, available, 3),
+                                   install=KNOWN_PROVIDERS.get(name),
+                                   note=NOT_EXECUTORS.get(name))
         allowed = [r for r in candidates if self.denial(r.name, r.dist) is None]
         if not allowed:  # every provider is denied: name them all
             reasons = [(r.dist, self.denial(r.name, r.dist) or "denied") for r in candidates]
