@@ -138,7 +138,9 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
         """Run one statement read-only on a local database file and return its rows."""
         try:
             with contextlib.closing(
-                sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
+                # absolute(), not resolve(): SQLite follows links itself, and resolving
+                # costs an lstat per path component on every query
+                sqlite3.connect(database.absolute().as_uri() + "?mode=ro", uri=True)
             ) as con:
                 cursor = con.execute(sql, params)
                 columns = [item[0] for item in cursor.description or ()]
