@@ -150,6 +150,9 @@ class _Compiler:
         self.numbers: dict[str, int] = {}
         self.unknown: list[str] = []
         self.open_parens: list[int] = []  # template offsets of "(" not yet closed
+        #: Every bind, as where its value comes from (input, element or None), so that
+        #: the next template with inputs of the same shape reuses this compilation.
+        self.binds: list[_Bind] = []
 
     def error(self, message: str) -> TemplateError:
         return TemplateError(message, source=self.source)
@@ -280,7 +283,7 @@ class _Compiler:
         value = self.inputs[name]
         if in_list and isinstance(value, (list, tuple)):
             return self.expand(name, value)
-        return self.bind(name, value)
+        return self.bind(name, value, name, None)
 
     def expand(self, name: str, values: list[Any] | tuple[Any, ...]) -> str:
         """One parameter per element of a collection used in ``IN (...)``."""
@@ -292,24 +295,57 @@ class _Compiler:
         prefix = f"{name}_"
         while any(f"{prefix}{i}" in self.inputs for i in range(len(values))):
             prefix += "_"  # never shadow a real input named like an element
-        return ", ".join(self.bind(f"{prefix}{i}", value) for i, value in enumerate(values))
+        return ", ".join(self.bind(f"{prefix}{i}", value, name, i)
+                         for i, value in enumerate(values))
 
-    def bind(self, name: str, value: Any) -> str:
+    def bind(self, name: str, value: Any, source: str, index: int | None) -> str:
+        """Bind ``value`` (``inputs[source]``, or its element ``index``) as ``name``."""
         style = self.paramstyle
         if style == "named":
             self.named[name] = value
+            self.binds.append((name, source, index))
             return f":{name}"
         if style == "pyformat":
             self.named[name] = value
+            self.binds.append((name, source, index))
             return f"%({name})s"
         if style == "numeric":
             number = self.numbers.get(name)
             if number is None:
                 self.positional.append(value)
+                self.binds.append((None, source, index))
                 number = self.numbers[name] = len(self.positional)
             return f":{number}"
         self.positional.append(value)
+        self.binds.append((None, source, index))
         return "?" if style == "qmark" else "%s"
+
+
+#: A bound parameter: its name (None for positional styles), the input it comes from,
+#: and the element of that input (a collection in ``IN (...)``), or None.
+_Bind = tuple[str | None, str, int | None]
+#: Compilations by (template, paramstyle, concat, source, the inputs' shape: each
+#: name, and a collection's length): the SQL, and where each parameter comes from.
+#: A query runs again and again with other values; scanning it costs more than a
+#: small query.
+_COMPILED: dict[tuple[Any, ...], tuple[str, tuple[_Bind, ...]]] = {}
+_COMPILED_LIMIT = 256
+
+
+def _shape(inputs: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    return tuple((name, len(value) if isinstance(value, (list, tuple)) else -1)
+                 for name, value in inputs.items())
+
+
+def _replay(binds: tuple[_Bind, ...], inputs: Mapping[str, Any],
+            named: bool) -> dict[str, Any] | list[Any]:
+    def value(source: str, index: int | None) -> Any:
+        found = inputs[source]
+        return found if index is None else found[index]
+
+    if named:
+        return {name: value(source, index) for name, source, index in binds if name}
+    return [value(source, index) for _, source, index in binds]
 
 
 @overload
@@ -376,10 +412,18 @@ def compile_query(
         )
     if concat not in ("||", "CONCAT"):
         raise UsageError(f"unknown concat {concat!r}; expected '||' or 'CONCAT'")
+    named = paramstyle in ("named", "pyformat")
+    key = (template, paramstyle, concat, source, _shape(inputs))
+    hit = _COMPILED.get(key)
+    if hit is not None:
+        return hit[0], _replay(hit[1], inputs, named)
     compiler = _Compiler(template, inputs, paramstyle, concat, source)
     compiler.run()
     sql = "".join(compiler.sql)
-    if paramstyle in ("named", "pyformat"):
+    if len(_COMPILED) >= _COMPILED_LIMIT:
+        _COMPILED.clear()
+    _COMPILED[key] = (sql, tuple(compiler.binds))
+    if named:
         return sql, compiler.named
     return sql, compiler.positional
 

@@ -419,3 +419,25 @@ def test_same_rows_as_flytekit_interpolation(db: sqlite3.Connection) -> None:
     for (template, inputs), pasted in zip(INTEROP_CASES, flytekit_queries, strict=True):
         sql, params = compile_query(template, inputs, "named")
         assert db.execute(sql, params).fetchall() == db.execute(pasted).fetchall(), template
+
+
+@pytest.mark.parametrize("paramstyle", PARAMSTYLES)
+@given(first=st.lists(st.integers(), min_size=1, max_size=4),
+       second=st.lists(st.integers(), min_size=1, max_size=4),
+       name=st.text(max_size=5), other=st.text(max_size=5))
+def test_a_compilation_reused_for_inputs_of_the_same_shape_binds_the_new_values(
+        paramstyle: str, first: list[int], second: list[int], name: str, other: str) -> None:
+    """compile_query keeps a compilation per template and input shape: the next call
+    with other values (of the same shape) must bind those, exactly as a fresh one."""
+    from shimtask_core import sqltemplate
+
+    template = ("select * from t where a = '{{ .inputs.name }}' and b like "
+                "'%{{ .inputs.name }}%' and c in ({{ .inputs.ids }}, 3) and d = "
+                "{{ .inputs.ids }} and f = {{ .inputs.name }}")
+    compile_query(template, {"name": other, "ids": first}, paramstyle)
+    for ids in (first, second):
+        values = {"name": name, "ids": ids}
+        reused = compile_query(template, values, paramstyle)
+        sqltemplate._COMPILED.clear()
+        assert reused == compile_query(template, values, paramstyle)
+        assert reused[1] is not compile_query(template, values, paramstyle)[1]
