@@ -141,11 +141,12 @@ def test_the_plugins_list_samples_are_what_it_prints(
 
 
 def _getting_started_commands() -> list[str]:
-    """The commands of getting-started's shell blocks, as a user types them (installs and
-    the demo, which builds its own environment, excepted)."""
+    """The commands of getting-started's shell blocks, as a user types them (installs, and
+    the demo, which builds its own environment and is then activated, excepted)."""
     return [line.strip() for lang, body in _blocks_of(GETTING_STARTED) if lang == "bash"
             for line in body.splitlines()
-            if line.strip() and not line.lstrip().startswith(("pip ", "python3 scripts/"))]
+            if line.strip() and not line.lstrip().startswith(("pip ", "python3 scripts/",
+                                                              ". .venv/"))]
 
 
 def test_getting_started_commands_run_as_written(sqlite_venv: PluginVenv, tmp_path: Path
@@ -158,6 +159,7 @@ def test_getting_started_commands_run_as_written(sqlite_venv: PluginVenv, tmp_pa
     commands = _getting_started_commands()
     assert "python examples/make_example_db.py" in commands  # it must run before the rest
     assert sum(c.startswith("shimtask run ") for c in commands) >= 3
+    printed = []
     for command in commands:
         argv = shlex.split(command.split("#", 1)[0])
         if argv[0] == "python":
@@ -167,6 +169,10 @@ def test_getting_started_commands_run_as_written(sqlite_venv: PluginVenv, tmp_pa
         assert "warning" not in result.stderr, f"{command}\n{result.stderr}"
         if "--json" in argv:
             assert json.loads(result.stdout), command
+        printed.append(result.stdout)
+    shown = [body for lang, body in _blocks_of(GETTING_STARTED)
+             if lang == "text" and body.startswith("results:")]
+    assert shown and all(body in printed for body in shown)  # what the page says it prints
 
 
 def test_getting_started_python_example_runs(sqlite_venv: PluginVenv, tmp_path: Path) -> None:
