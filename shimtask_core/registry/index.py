@@ -11,10 +11,11 @@ result of that scan in the user cache directory, in a file named after the
 * the modification time of every ``.egg-info/entry_points.txt`` (development
   installs rewrite those in place).
 
-A lookup stats those paths and reads one small JSON file; if anything differs
-the index is rebuilt. Nothing here is ever fatal: a corrupt, foreign or
-unreadable file is rebuilt, an unwritable cache is bypassed (the scan result is
-used directly), and writes are atomic (a temporary file, then ``os.replace``).
+A lookup stats those paths and reads one small JSON file (with ``json``'s C scanner,
+without importing ``json``); if anything differs the index is rebuilt. Nothing here
+is ever fatal: a corrupt, foreign or unreadable file is rebuilt, an unwritable cache
+is bypassed (the scan result is used directly), and writes are atomic (a temporary
+file, then ``os.replace``).
 
 ``SHIMTASK_NO_INDEX=1`` turns the index off; ``SHIMTASK_CACHE_DIR`` moves it
 (default ``$XDG_CACHE_HOME/shimtask``, else ``~/.cache/shimtask``).
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import binascii  # crc32 as zlib's; protobuf has imported it, zlib would load a library
 import contextlib
-import json
 import os
 import sys
 import time
@@ -170,10 +170,40 @@ def _read(
             distrust = _distrust(os.fstat(fh.fileno()))
             if distrust is not None:
                 return None, distrust
-            data = json.loads(fh.read())
+            data = _loads(fh.read())
         return _decode(data, key, groups)
     except Exception as exc:  # anything unreadable is rebuilt, never fatal
         return None, f"the index was unreadable ({type(exc).__name__})"
+
+
+class _ScanContext:
+    """What ``json``'s C scanner reads from its decoder: plain JSON, no hooks."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    array_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+
+
+def _loads(data: bytes) -> Any:
+    """The index file's JSON, through the C scanner of ``json`` (``_json``) where there
+    is one: importing ``json`` compiles six regular expressions, about a millisecond of
+    every cold ``shimtask execute``, to read a file this module wrote itself (compact,
+    no whitespace). Anything else than one JSON value raises."""
+    text = data.decode("utf-8")
+    try:
+        import _json
+    except ImportError:  # pragma: no cover - an interpreter without the accelerator
+        import json
+
+        return json.loads(text)
+    value, end = _json.make_scanner(_ScanContext())(text, 0)  # type: ignore[arg-type]
+    if end != len(text):
+        raise ValueError(f"not one JSON value: data after position {end}")
+    return value
 
 
 def _distrust(st: os.stat_result) -> str | None:
@@ -233,6 +263,8 @@ def _build(
         "watched": [list(item) for item in watched],
         "records": [r.to_row() for r in records],
     }
+    import json  # only to write an index: a lookup reads it with _loads
+
     error = _write_atomic(target, json.dumps(data, separators=(",", ":")).encode("utf-8"))
     if error is not None:
         return IndexState(target, "bypassed", records, key, watched, reason=error)
