@@ -47,6 +47,14 @@ def local_path(uri: str) -> str | None:
     return uri
 
 
+def missing(path: str) -> str:
+    """How an error says a local path names nothing: a relative one with the working
+    directory it was looked up in (a template or input written for another one)."""
+    if os.path.isabs(path):
+        return "which does not exist"
+    return f"which does not exist (relative to the working directory {os.getcwd()})"
+
+
 def join(prefix: str, name: str) -> str:
     """``prefix/name`` for URIs and local paths alike."""
     return prefix.rstrip("/") + "/" + name if prefix else name

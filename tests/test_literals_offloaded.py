@@ -92,10 +92,12 @@ def test_the_declared_blob_format_is_written(raw: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("lt", "value", "needle"), [
-    (FILE, "/no/such/file.txt", "which is not a file"),
+    (FILE, "/no/such/file.txt", "'/no/such/file.txt', which does not exist"),
+    (FILE, "/tmp", "which is not a file"),
     (FILE, 42, "give a path, a URI or a File"),
     (FILE, Directory("/tmp"), "Directory"),
-    (DIRECTORY, "/no/such/dir", "which is not a directory"),
+    (DIRECTORY, "/no/such/dir", "'/no/such/dir', which does not exist"),
+    (DIRECTORY, "/etc/hostname", "which is not a directory"),
     (DIRECTORY, File("/etc/hostname"), "File"),
 ])
 def test_wrong_file_values(raw: Path, lt: Any, value: Any, needle: str) -> None:

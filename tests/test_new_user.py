@@ -678,3 +678,27 @@ def test_every_example_in_the_help_is_a_valid_command() -> None:
     assert len(examples) >= 8
     for example in examples:
         parser.parse_args(shlex.split(example)[1:])  # argparse exits on a wrong one
+
+
+def test_a_relative_input_path_that_names_nothing_says_where_it_was_looked_for(
+    user_venv: PluginVenv, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    tt = make_template("t", "anyname", inputs={"f": File, "rows": pa.Table},
+                       outputs={"f": File})
+    template = write_template(tmp_path / "t.json", tt)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("x")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    file_input = user_venv.shimtask("run", str(template), "-i", "f=data/in.txt", "-i",
+                                    "rows=data/rows.parquet", cwd=elsewhere)
+    assert file_input.returncode == 2
+    assert one_line_error(file_input).endswith(
+        f"input 'f': expected file(any format), got 'data/in.txt', which does not exist "
+        f"(relative to the working directory {elsewhere})")
+    dataset = user_venv.shimtask("run", str(template), "-i", "f=data/in.txt", "-i",
+                                 "rows=data/rows.parquet", cwd=tmp_path)
+    assert one_line_error(dataset).endswith(
+        f"input 'rows': expected structured dataset(parquet), got 'data/rows.parquet', which "
+        f"does not exist (relative to the working directory {tmp_path})")

@@ -224,7 +224,7 @@ def _existing_dataset_uri(text: str, expected: str, by_reference: bool = False) 
     if local is None:
         return text
     if not os.path.exists(local):
-        raise Mismatch(expected, f"{text!r}, which does not exist")
+        raise Mismatch(expected, f"{text!r}, {storage.missing(local)}")
     if by_reference:
         return os.path.abspath(local)
     uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)

@@ -215,6 +215,8 @@ def _output_uri(value: Any, multi: bool, expected: str, by_reference: bool = Fal
     else:
         raise Mismatch(expected, f"{got(value)} (give a path, a URI or a "
                                  f"{cls.__name__})")
+    if not os.path.exists(local):
+        raise Mismatch(expected, f"{local!r}, {storage.missing(local)}")
     if multi and not os.path.isdir(local):
         raise Mismatch(expected, f"{local!r}, which is not a directory")
     if not multi and not os.path.isfile(local):
