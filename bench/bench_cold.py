@@ -25,9 +25,12 @@ floor; SQLite3Task >= 10x; peak RSS <= 30 % of flytekit's.
     python bench/bench_cold.py [--runs 15]
 
 Ours runs in a fresh venv holding shimtask-core and shimtask-sqlite3 as a user
-installs them (not the editable development install, whose import hook costs
-~8 ms per start). flytekit runs in its own environment: SHIMTASK_FLYTEKIT_PYTHON,
-else .venv-flytekit/bin/python (scripts/dev.py bench creates it).
+installs them: pip-installed wheels, so their modules are compiled once at install
+as pip does (not the editable development install, whose import hook costs ~8 ms per
+start, nor the working tree, whose modules other work may be editing while this runs;
+with PYTHONDONTWRITEBYTECODE set, a stale .pyc would be recompiled on every start).
+flytekit runs in its own environment: SHIMTASK_FLYTEKIT_PYTHON, else
+.venv-flytekit/bin/python (scripts/dev.py bench creates it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "data" / "flytekit"
 sys.path.insert(0, str(REPO / "tests"))
 
+from kitenv import core_wheel  # noqa: E402
 from pluginenv import PluginVenv, build_wheel, repo_plugin_wheel  # noqa: E402
 from shimtask_core import make_template  # noqa: E402
 from shimtask_core.literals import InterfaceCodec  # noqa: E402
@@ -160,7 +164,10 @@ def main() -> int:
     # first table whenever it is installed (pandas alone ~250 ms). flytekit's side
     # keeps them: flytekit requires pandas and numpy.
     env_dir = PluginVenv(work / "venv", without=("pandas", "numpy", "dateutil", "pytz", "six"))
+    (env_dir.site_packages / "shimtask_core").unlink()  # the core as pip installs it
+    (env_dir.root / "bin" / "shimtask").unlink()
     env_dir.install(
+        core_wheel(work / "core"),
         repo_plugin_wheel(work / "wheels", "shimtask-sqlite3"),
         repo_plugin_wheel(work / "wheels", "shimtask-pyflyte-execute"),
         build_wheel(work / "inc", "shimtask-bench-inc", modules={"bench_inc.py": OURS_INC},

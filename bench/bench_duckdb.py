@@ -10,7 +10,10 @@ noise hits both alike. Two queries:
 * ``select``: a filtered select (about 100,000 rows and 4 columns out).
 
 Ours: ``shimtask execute`` of a duckdb template (``make_template``), in a fresh venv
-holding shimtask-core and the shimtask-duckdb wheel as a user installs them.
+holding shimtask-core and the shimtask-duckdb wheel as a user installs them:
+pip-installed wheels (compiled at install), with duckdb and pyarrow and without
+pandas or numpy, which neither shimtask-duckdb, duckdb nor pyarrow requires (and
+which, when present, duckdb and pyarrow import: ~10 MB more at the peak).
 Theirs: ``pyflyte-execute`` of flytekit's serialized DuckDBQuery task (its resolver
 imports the task from its module, as a Flyte pod does), in the flytekit
 environment (SHIMTASK_FLYTEKIT_PYTHON, else .venv-flytekit/bin/python), with
@@ -35,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from kitenv import core_wheel  # noqa: E402
 from pluginenv import PluginVenv, repo_plugin_wheel  # noqa: E402
 
 QUERIES = {
@@ -118,7 +122,10 @@ def write_our_templates(work: Path) -> dict[str, Path]:
 def our_venv(work: Path) -> PluginVenv:
     """A fresh venv with the shimtask-duckdb wheel; duckdb linked (with its metadata, which
     it reads at import) as the venv links pyarrow."""
-    env = PluginVenv(work / "venv")
+    env = PluginVenv(work / "venv", without=("pandas", "numpy", "dateutil", "pytz", "six"))
+    (env.site_packages / "shimtask_core").unlink()  # the core as pip installs it
+    (env.root / "bin" / "shimtask").unlink()
+    env.install(core_wheel(work / "core"))
     spec = importlib.util.find_spec("duckdb")
     if spec is None or spec.origin is None:
         raise SystemExit("duckdb is not installed here: pip install -e plugins/shimtask-duckdb")
