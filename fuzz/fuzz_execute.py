@@ -162,7 +162,11 @@ def main() -> int:
         return 1 if state["findings"] else 0
 
     def test_one_input(data: bytes) -> None:
-        fuzz_one(data)
+        try:
+            fuzz_one(data)
+        except Exception as exc:  # drawing the case failed: the harness's bug, not a crash
+            state["codes"]["(case not drawn)"] += 1
+            record_finding("harness", None, exc)
 
     flags = [a for a in libfuzzer if a != "--"]
     # hypothesis reads a choice sequence: cases need kilobytes of it from the start, not
