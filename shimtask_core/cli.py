@@ -142,7 +142,8 @@ def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run", help="run a template locally and print its outputs",
         formatter_class=_formatter(), epilog=_RUN_EXAMPLES,
-        description="Run a template file (.pb or protobuf-JSON .json) on this machine. "
+        description="Run a template file (.pb or protobuf-JSON .json; a TaskSpec as pyflyte "
+        "package writes them runs as its template) on this machine. "
         "Inputs are read by their declared type, from -i text and --inputs-json alike: "
         "-i n=7 is an integer for an integer input; datetimes are ISO 8601, durations "
         "seconds or 1h30m; lists, dicts and dataclasses are given as JSON; an optional "

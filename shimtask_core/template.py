@@ -58,9 +58,16 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
     except DecodeError as exc:
         if json_error is not None:
             raise json_error from None
+        wrapped = _template_of_task_spec(data)
+        if wrapped is not None:
+            return wrapped
         raise TemplateError(f"not a TaskTemplate protobuf: {exc}; a template file is a "
                             f"serialized TaskTemplate (.pb) or its protobuf-JSON (.json)",
                             source=source) from None
+    if _has_unknown_fields(tt.id):  # a TaskTemplate's own bytes were read as its id
+        wrapped = _template_of_task_spec(data)
+        if wrapped is not None:
+            return wrapped
     if not data or (not tt.id.name and not tt.type):
         raise json_error or TemplateError("the template has neither a type nor an id; is "
                                           "this a TaskTemplate file?", source=source)
@@ -68,6 +75,30 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _template_of_task_spec(data: bytes) -> tasks_pb2.TaskTemplate | None:
+    """The template inside a ``flyteidl.admin.TaskSpec`` (the files ``pyflyte package``
+    writes, ``<n>_<name>_1.pb``), or None if ``data`` is not one."""
+    from flyteidl.admin import task_pb2  # only for such a file
+
+    spec = task_pb2.TaskSpec()
+    try:
+        spec.ParseFromString(data)
+    except DecodeError:
+        return None
+    if not spec.template.type or _has_unknown_fields(spec) or _has_unknown_fields(
+            spec.template):
+        return None
+    return spec.template
+
+
+def _has_unknown_fields(message: Any) -> bool:
+    try:
+        from google.protobuf.unknown_fields import UnknownFieldSet
+    except ImportError:  # pragma: no cover - protobuf < 4.22
+        return bool(message.UnknownFields())
+    return len(UnknownFieldSet(message)) > 0
 
 
 def _parse_json_template(data: bytes, source: str) -> tasks_pb2.TaskTemplate:
@@ -86,6 +117,9 @@ def _parse_json_template(data: bytes, source: str) -> tasks_pb2.TaskTemplate:
     except RecursionError:  # json recurses per level: "[[[[..." 100,000 deep (a fuzzer's)
         raise TemplateError("JSON nested deeper than a TaskTemplate can be (protobuf reads "
                             "at most 100 levels)", source=source) from None
+    if (isinstance(document, dict) and isinstance(document.get("template"), dict)
+            and set(document) <= {"template", "description"}):
+        document = document["template"]  # a flyteidl.admin.TaskSpec: its template
     if not isinstance(document, dict):
         raise TemplateError(f"expected a JSON object (a TaskTemplate in protobuf-JSON form), "
                             f"got a JSON {type(document).__name__}", source=source)

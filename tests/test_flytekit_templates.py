@@ -2,7 +2,9 @@
 
 tests/data/flytekit/ holds a SQLite3Task template and its inputs.pb, made by
 flytekit 1.16.31 itself (make_fixtures.py). Its custom has no executor_type, so
-the template's type, ``sqlite``, names the executor.
+the template's type, ``sqlite``, names the executor. sqlite3_task_spec.pb is the
+file ``pyflyte package`` writes, a ``flyteidl.admin.TaskSpec`` around the same
+template: it runs as its template (a user has these files before a cluster does).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _execute(venv: PluginVenv, template: str, workdir: Path) -> Path:
 
 
 @pytest.mark.parametrize("template", ["sqlite3_task.pb", "sqlite3_task.json",
-                                      "sqlite3_task_typed.pb"])
+                                      "sqlite3_task_typed.pb", "sqlite3_task_spec.pb"])
 def test_flytekit_sqlite_template_runs_unchanged(
     sqlite_venv: PluginVenv, workdir: Path, template: str
 ) -> None:
@@ -94,3 +96,20 @@ print(df.to_dict(orient="records"))
                             capture_output=True, text=True, timeout=120, cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[{'name': 'alice', 'age': 34}]"
+
+
+def test_a_pyflyte_package_task_spec_runs_with_shimtask_run(
+    sqlite_venv: PluginVenv, workdir: Path
+) -> None:
+    import json
+
+    from flyteidl.admin import task_pb2
+    from google.protobuf import json_format
+
+    spec = task_pb2.TaskSpec.FromString((FIXTURES / "sqlite3_task_spec.pb").read_bytes())
+    (workdir / "spec.json").write_text(json_format.MessageToJson(spec))
+    for template in (FIXTURES / "sqlite3_task_spec.pb", workdir / "spec.json"):
+        result = sqlite_venv.shimtask("run", str(template), "-i", "name=alice", "-i",
+                                      "min_age=30", "--json", cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"results": [{"name": "alice", "age": 34}]}

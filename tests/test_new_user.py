@@ -702,3 +702,19 @@ def test_a_relative_input_path_that_names_nothing_says_where_it_was_looked_for(
     assert one_line_error(dataset).endswith(
         f"input 'rows': expected structured dataset(parquet), got 'data/rows.parquet', which "
         f"does not exist (relative to the working directory {tmp_path})")
+
+
+def test_a_task_spec_is_read_as_the_template_it_wraps() -> None:
+    """What ``pyflyte package`` writes: protobuf reads some as a TaskTemplate without an
+    error (its template's bytes taken for the id), others fail on bad UTF-8."""
+    from flyteidl.admin import task_pb2
+
+    tt = make_template("spec", "anyname", inputs={"n": int}, outputs={"n": int},
+                       custom={"k": "v"})
+    spec = task_pb2.TaskSpec(template=tt)
+    assert parse_template(spec.SerializeToString(), source="0_spec_1.pb") == tt
+    assert parse_template(tt.SerializeToString(), source="spec.pb") == tt  # still itself
+    from google.protobuf import json_format
+
+    text = json_format.MessageToJson(spec).encode("utf-8")
+    assert parse_template(text, source="spec.json") == tt

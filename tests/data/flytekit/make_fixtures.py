@@ -12,6 +12,8 @@ Writes, next to this script:
   sqlite3_task.pb / .json        TaskTemplate of a SQLite3Task, results: FlyteSchema (untyped)
   sqlite3_task_typed.pb / .json  same, results: FlyteSchema[kwtypes(name=str, age=int)]
   inputs.pb                      LiteralMap for both templates' inputs
+  sqlite3_task_spec.pb           the flyteidl.admin.TaskSpec of sqlite3_task, the file that
+                                 `pyflyte package` writes (0_people_by_name_1.pb)
 """
 
 import sys
@@ -60,8 +62,20 @@ def write_template(stem: str, output_schema_type=None) -> None:
     (HERE / f"{stem}.json").write_text(MessageToJson(tt, sort_keys=True) + "\n")
 
 
+def write_task_spec(stem: str) -> None:
+    task = SQLite3Task(
+        "people_by_name",
+        query_template=QUERY,
+        inputs=kwtypes(**INPUT_TYPES),
+        task_config=SQLite3Config(uri=URI, compressed=False),
+    )
+    spec = get_serializable(OrderedDict(), SETTINGS, task).to_flyte_idl()  # as pyflyte package
+    (HERE / f"{stem}.pb").write_bytes(spec.SerializeToString(deterministic=True))
+
+
 def main() -> None:
     write_template("sqlite3_task")
+    write_task_spec("sqlite3_task_spec")
     write_template("sqlite3_task_typed", FlyteSchema[kwtypes(name=str, age=int)])
     ctx = FlyteContextManager.current_context()
     inputs = TypeEngine.dict_to_literal_map(ctx, INPUT_VALUES, INPUT_TYPES)
