@@ -101,7 +101,15 @@ def _from_text(lt: types_pb2.LiteralType, text: str) -> Any:
         return _from_json(lt, text)  # a value, or a path/URI of a file, directory or dataset
     if kind == "union_type":
         return _union_from_text(lt, text)
-    return _from_json(lt, _loads(text))
+    try:
+        value = _loads(text)
+    except _Bad as exc:  # say how the value is written: `-i xs=1,2,3` is a common first try
+        as_dict = kind == "map_value_type" or (kind == "simple" and lt.simple == _SIMPLE.STRUCT)
+        shape = ("a list is written as JSON, e.g. [1, 2, 3]" if kind == "collection_type"
+                 else 'a dict is written as JSON, e.g. {"a": 1}' if as_dict
+                 else "it is written as JSON")
+        raise _Bad(f"{exc}; {shape}") from None
+    return _from_json(lt, value)
 
 
 def _union_from_text(lt: types_pb2.LiteralType, text: str) -> Any:

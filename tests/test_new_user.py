@@ -573,6 +573,14 @@ def test_wrong_input_names_suggest_the_declared_one(user_venv: PluginVenv,
     assert "no input 'contry'; did you mean 'country'?" in one_line_error(from_json)
     missing = user_venv.shimtask("run", str(template), "-i", "country=x")
     assert missing.returncode == 2
+    shapes = write_template(tmp_path / "shapes.json", make_template(
+        "s", "anyname", inputs={"xs": list[int], "d": dict}, outputs={"xs": list[int]}))
+    as_csv = user_venv.shimtask("run", str(shapes), "-i", "xs=1,2,3", "-i", "d={}")
+    assert one_line_error(as_csv).endswith("cannot read '1,2,3': not JSON (Extra data: line 1 "
+                                           "column 2 (char 1)); a list is written as JSON, "
+                                           "e.g. [1, 2, 3]")
+    bare = user_venv.shimtask("run", str(shapes), "-i", "xs=[1]", "-i", "d=a=1")
+    assert one_line_error(bare).endswith('a dict is written as JSON, e.g. {"a": 1}')
     assert one_line_error(missing) == (
         "shimtask: error: input 'min_population' (int) is required but was not given: give "
         "it with -i min_population=VALUE or in --inputs-json")
