@@ -24,7 +24,12 @@ RSS. The sides:
 * floor: bench/serve_floor.py, a bare grpcio handler that decodes the inputs and
   answers (bound query + parquet for the SQLite template), no framework.
 
+Between rounds, a cold `pyflyte-execute` of each template (what a pod per task
+costs, run as bench_cold runs it, through its helpers) is timed, and its wall time
+is compared with our p50 and server CPU per request at one client.
+
     python bench/bench_serve.py [--rounds 3] [--seconds 2.5] [--json FILE]
+    python bench/bench_serve.py --callgrind 400   # instructions per request, ours vs floor
 """
 
 from __future__ import annotations
@@ -232,6 +237,44 @@ def cold_env(work: Path) -> dict[str, str]:
     return env
 
 
+def count_instructions(name: str, argv: list[str], port: int, work: Path,
+                       env: dict[str, str], tt: Any, inputs: Any, requests: int) -> float:
+    """User-space instructions per request of one server (valgrind's callgrind, counting
+    only while ``requests`` calls run one after another): a measure the machine's noise
+    does not move, which leaves out the kernel's share of a request."""
+    out = work / f"callgrind-{name}.out"
+    for old in work.glob(f"{out.name}*"):
+        old.unlink()
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                             f"--callgrind-out-file={out}", *argv], cwd=work, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    prefix = str(work / f"out-callgrind-{name}")
+    try:
+        wait_serving(address, tt, inputs, prefix, proc, timeout=300)
+        with grpc.insecure_channel(address) as channel:
+            stub = agent_pb2_grpc.SyncAgentServiceStub(channel)
+            for _ in range(100):  # warm: templates prepared, code paths taken once
+                execute(stub, tt, inputs, prefix)
+            subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
+                           capture_output=True)
+            for _ in range(requests):
+                execute(stub, tt, inputs, prefix)
+            subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
+                           capture_output=True)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
+                       capture_output=True)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    total = sum(int(line.split()[1]) for dump in work.glob(f"{out.name}*")
+                for line in dump.read_text().splitlines() if line.startswith("totals:"))
+    return total / requests
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,6 +287,9 @@ def main() -> int:
                         help="comma-separated sides to run (default: all three)")
     parser.add_argument("--templates", default="inc,sqlite",
                         help="comma-separated templates to run (default: inc,sqlite)")
+    parser.add_argument("--callgrind", type=int, default=0, metavar="N",
+                        help="instead of timing, count the user-space instructions of N "
+                             "requests at 1 client, ours and the floor, under valgrind")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shimtask-bench-serve-"))
@@ -262,6 +308,8 @@ def main() -> int:
         "inc": InterfaceCodec(templates["inc"].interface).encode_inputs({"x": 41}),
         "sqlite": literals_pb2.LiteralMap.FromString((FIXTURES / "inputs.pb").read_bytes()),
     }
+    if args.callgrind:
+        return callgrind_main(venv, work, templates, inputs, args.callgrind, args.json)
     fk = flytekit_python()
     starters = {"ours": lambda: start_ours(venv, work),
                 "floor": lambda: start_floor(venv.python, work)}
@@ -310,6 +358,29 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 side.proc.kill()
     report(sides, final_rss, cold, args.json)
+    return 0
+
+
+def callgrind_main(venv: PluginVenv, work: Path, templates: dict[str, Any],
+                   inputs: dict[str, Any], requests: int, path: str | None) -> int:
+    results: dict[str, dict[str, float]] = {}
+    for template, tt in templates.items():
+        for name in ("ours", "floor"):
+            port = free_port()
+            argv = ([str(venv.python), str(venv.root / "bin" / "shimtask"), "serve", "--host",
+                     "127.0.0.1", "--port", str(port), "--workers", "8", "--max-queue", "64"]
+                    if name == "ours" else
+                    [str(venv.python), str(HERE / "serve_floor.py"), "--port", str(port)])
+            per = count_instructions(name, argv, port, work, venv.env(), tt, inputs[template],
+                                     requests)
+            results.setdefault(template, {})[name] = per
+            print(f"{template:6} {name:5} {per:12,.0f} instructions per request", flush=True)
+        ratio = results[template]["ours"] / results[template]["floor"]
+        results[template]["ratio"] = ratio
+        print(f"{template:6} ours / floor: {ratio:.2f}x", flush=True)
+    if path:
+        Path(path).write_text(json.dumps({"callgrind_instructions_per_request": results},
+                                         indent=2))
     return 0
 
 
