@@ -186,3 +186,32 @@ def test_getting_started_python_example_runs(sqlite_venv: PluginVenv, tmp_path: 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "SQLite3Executor"
     assert "Tokyo" in result.stdout
+
+
+def test_the_container_contract_try_it_section_runs_as_written(sqlite_venv: PluginVenv,
+                                                               tmp_path: Path) -> None:
+    """docs/container-contract.md: write inputs.pb and template.pb, execute, read back."""
+    import shlex
+    import shutil
+
+    page = REPO / "docs" / "container-contract.md"
+    scripts = {body.split("\n", 1)[0][2:]: body for lang, body in _blocks_of(page)
+               if lang == "python" and body.startswith("# ")}
+    assert set(scripts) == {"pod_files.py", "read_outputs.py"}
+    shutil.copytree(REPO / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns("*.db", "__pycache__"))
+    for name, body in scripts.items():
+        (tmp_path / name).write_text(body)
+    (commands,) = [body for lang, body in _blocks_of(page)
+                   if lang == "bash" and "python pod_files.py" in body]
+    for command in ["python examples/make_example_db.py", *commands.strip().splitlines()]:
+        argv = shlex.split(command)
+        if argv[0] == "python":
+            argv[0] = str(sqlite_venv.python)
+        result = sqlite_venv.run(argv, cwd=tmp_path)
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        if argv[0] == "shimtask":
+            assert result.stdout == result.stderr == ""  # "It prints nothing and exits 0"
+    read = sqlite_venv.run([sqlite_venv.python, "read_outputs.py"], cwd=tmp_path)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.startswith("{'results': [{'name': 'Tokyo', 'population': 13960000}, ")
