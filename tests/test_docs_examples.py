@@ -215,3 +215,32 @@ def test_the_container_contract_try_it_section_runs_as_written(sqlite_venv: Plug
     read = sqlite_venv.run([sqlite_venv.python, "read_outputs.py"], cwd=tmp_path)
     assert read.returncode == 0, read.stderr
     assert read.stdout.startswith("{'results': [{'name': 'Tokyo', 'population': 13960000}, ")
+
+
+def test_the_readmes_commands_run_as_written(sqlite_venv: PluginVenv, tmp_path: Path) -> None:
+    """README's "Running a template" block, from the repository's root after the demo; the
+    execute line gets its inputs.pb and template.pb from the container-contract page."""
+    import shlex
+    import shutil
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Running a template", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    commands = [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert [c.split()[:2] for c in commands] == [["shimtask", "plugins"], ["shimtask", "run"],
+                                                ["shimtask", "run"], ["shimtask", "execute"]]
+    shutil.copytree(REPO / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns("*.db", "__pycache__"))
+    page = REPO / "docs" / "container-contract.md"
+    (pod_files,) = [body for lang, body in _blocks_of(page) if body.startswith("# pod_files.py")]
+    (tmp_path / "pod_files.py").write_text(pod_files)
+    for setup in ("examples/make_example_db.py", "pod_files.py"):
+        made = sqlite_venv.run([sqlite_venv.python, setup], cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+    for command in commands:
+        result = sqlite_venv.run(shlex.split(command), cwd=tmp_path)
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        if "--json" in command:
+            assert json.loads(result.stdout)["results"][0] == {"name": "Tokyo",
+                                                               "population": 13960000}
+    assert (tmp_path / "out" / "outputs.pb").is_file()
