@@ -726,3 +726,16 @@ def test_a_task_spec_is_read_as_the_template_it_wraps() -> None:
 
     text = json_format.MessageToJson(spec).encode("utf-8")
     assert parse_template(text, source="spec.json") == tt
+
+
+def test_plugins_new_warns_when_the_name_is_already_installed(user_venv: PluginVenv,
+                                                              tmp_path: Path) -> None:
+    taken = user_venv.shimtask("plugins", "new", "anyname", "--dir", str(tmp_path / "a"))
+    assert taken.returncode == 0 and (tmp_path / "a" / "pyproject.toml").is_file()
+    assert taken.stderr.strip().splitlines() == [
+        "shimtask: warning: executor type 'anyname' is already installed here, from "
+        "shimtask-test-newuser 1.0.0: with shimtask-anyname installed too, templates naming "
+        "it fail with ExecutorConflict until SHIMTASK_PREFER=anyname=shimtask-anyname picks "
+        "one (or choose another NAME)"]
+    fresh = user_venv.shimtask("plugins", "new", "greet", "--dir", str(tmp_path / "g"))
+    assert fresh.returncode == 0 and fresh.stderr == ""
