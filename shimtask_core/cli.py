@@ -264,7 +264,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args: Any = _execute_args(sys.argv[1:] if argv is None else argv)
     if args is None:
         parser = _build_parser()
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            _unrecognized(parser, args, unknown)
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
@@ -317,6 +319,26 @@ _EXECUTE_VALUES = {
 }
 _EXECUTE_FLAGS = {"--test": "test", "--exit-zero-on-error": "exit_zero_on_error",
                   "--verbose": "verbose", "-v": "verbose"}
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args: Any, unknown: list[str]) -> None:
+    """Exit 2 as argparse does, but from the subcommand that was given (its usage, not the
+    top level's) and with the closest option for a misspelt one (--input-json)."""
+    import argparse
+    import difflib
+
+    command = parser
+    for dest in ("command", "plugins_command"):
+        actions = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if not actions or getattr(args, dest, None) not in actions[0].choices:
+            break
+        command = actions[0].choices[getattr(args, dest)]
+    options = [o for action in command._actions for o in action.option_strings
+               if action.help != argparse.SUPPRESS]
+    hints = [match for arg in unknown if arg.startswith("--")
+             for match in difflib.get_close_matches(arg.partition("=")[0], options, 1)]
+    hint = f" (did you mean {' or '.join(hints)}?)" if hints else ""
+    command.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
 
 
 def _execute_args(argv: Sequence[str]) -> Any:

@@ -739,3 +739,17 @@ def test_plugins_new_warns_when_the_name_is_already_installed(user_venv: PluginV
         "one (or choose another NAME)"]
     fresh = user_venv.shimtask("plugins", "new", "greet", "--dir", str(tmp_path / "g"))
     assert fresh.returncode == 0 and fresh.stderr == ""
+
+
+def test_a_misspelt_option_gets_the_subcommands_usage_and_the_closest_option(
+    user_venv: PluginVenv, tmp_path: Path
+) -> None:
+    result = user_venv.shimtask("run", "t.json", "--input-json", "in.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: shimtask run ")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "shimtask run: error: unrecognized arguments: --input-json in.json (did you mean "
+        "--inputs-json?)")
+    nested = user_venv.shimtask("plugins", "list", "--jsn")
+    assert nested.stderr.strip().splitlines()[-1] == (
+        "shimtask plugins list: error: unrecognized arguments: --jsn (did you mean --json?)")
