@@ -541,6 +541,10 @@ def test_a_shipped_executor_type_that_is_not_installed_names_the_pip_install(
     assert run.returncode == 1
     error = error_of(tmp_path / "out")
     assert error.code == "ExecutorNotFound" and "pip install shimtask-sqlite3" in error.message
+    typo = write_template(tmp_path / "typo.json", make_template("t", "duck_db"))
+    assert ("no executor named 'duck_db' is installed. Did you mean 'duckdb'? It is provided by "
+            "the distribution shimtask-duckdb: pip install shimtask-duckdb.") in one_line_error(
+        user_venv.shimtask("run", str(typo)))
 
 
 def test_a_typo_and_a_python_task_each_say_what_to_do(user_venv: PluginVenv,

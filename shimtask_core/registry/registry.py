@@ -322,9 +322,15 @@ class ExecutorRegistry:
             available = self.names()
             import difflib
 
-            raise ExecutorNotFound(name, available, difflib.get_close_matches(name, available, 3),
-                                   install=KNOWN_PROVIDERS.get(name),
-                                   note=NOT_EXECUTORS.get(name))
+            closest = difflib.get_close_matches(name, available, 3)
+            note = NOT_EXECUTORS.get(name)
+            if note is None and not closest and name not in KNOWN_PROVIDERS:
+                # a typo of an executor shipped with shimtask that is not installed here
+                for known in difflib.get_close_matches(name, list(KNOWN_PROVIDERS), 1):
+                    note = (f"Did you mean {known!r}? It is provided by the distribution "
+                            f"{KNOWN_PROVIDERS[known]}: pip install {KNOWN_PROVIDERS[known]}")
+            raise ExecutorNotFound(name, available, closest, install=KNOWN_PROVIDERS.get(name),
+                                   note=note)
         allowed = [r for r in candidates if self.denial(r.name, r.dist) is None]
         if not allowed:  # every provider is denied: name them all
             reasons = [(r.dist, self.denial(r.name, r.dist) or "denied") for r in candidates]
