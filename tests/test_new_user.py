@@ -5,8 +5,14 @@ RFC 8259 JSON), 4 (an executor's prints stay off stdout), 5 (a list of records l
 no column), 9 (numpy booleans, dataclass instances and types), 10 (single-output
 return rules), 11 (absolute URIs for a relative raw output prefix), 12 (``shimtask
 run`` passes local inputs by path and cleans its scratch space), 13 (a missing fsspec
-driver) and 14 (templates with a BOM, or malformed JSON). The CLI tests run the
-console script of a venv where these plugins are pip-installed.
+driver) and 14 (templates with a BOM, or malformed JSON). The second pass (the last
+section): each first-hour mistake is one line naming cause and fix: an executor type
+shipped with shimtask but not installed, a typo, a ``python-task``, wrong input names
+and shapes, JSON inputs to ``execute``, a file that is no template or names nothing, a
+plugin missing a module (``doctor``), an empty environment, ``--debug`` after the
+command, misspelt options, ``plugins new`` of an installed name; and the examples in
+``--help`` parse. The CLI tests run the console script of a venv where these plugins
+are pip-installed.
 """
 
 from __future__ import annotations
