@@ -294,16 +294,32 @@ def test_request_lines_are_json_whatever_a_client_sends_and_keep_their_order() -
 
 
 def test_the_sync_response_bytes_are_the_messages_bytes() -> None:
+    """The sync answer is serialized by hand (from the outputs' own bytes on success):
+    it parses as the response messages, byte for byte what protobuf writes for them
+    but for the order of map entries (which protobuf does not fix either)."""
     from flyteidl.admin import agent_pb2
 
+    from shimtask_core.serve.execution import Outcome, aborted
     from shimtask_core.serve.service import sync_response_bytes
 
-    for size in (0, 100, 20_000):
-        resource = agent_pb2.Resource(phase=Phase.SUCCEEDED, message="m" * size)
-        resource.outputs.literals["o0"].scalar.primitive.integer = 7
-        expected = agent_pb2.ExecuteTaskSyncResponse(
+    def check(outcome: Outcome, resource: agent_pb2.Resource, same_bytes: bool) -> None:
+        response = agent_pb2.ExecuteTaskSyncResponse(
             header=agent_pb2.ExecuteTaskSyncResponseHeader(resource=resource))
-        assert sync_response_bytes(resource) == expected.SerializeToString()
-    assert sync_response_bytes(agent_pb2.Resource()) == agent_pb2.ExecuteTaskSyncResponse(
-        header=agent_pb2.ExecuteTaskSyncResponseHeader(
-            resource=agent_pb2.Resource())).SerializeToString()
+        data = sync_response_bytes(outcome)
+        assert agent_pb2.ExecuteTaskSyncResponse.FromString(data) == response
+        if same_bytes:
+            assert data == response.SerializeToString()
+
+    for size in (0, 1, 100, 20_000):
+        outputs = literals_pb2.LiteralMap()
+        for k in range(size):
+            outputs.literals[f"o{k}"].scalar.primitive.string_value = "v" * (k % 300)
+        resource = agent_pb2.Resource(phase=Phase.SUCCEEDED, outputs=outputs)
+        outcome = Outcome.succeeded(outputs, "inc")
+        check(outcome, resource, same_bytes=size <= 1)
+        assert outcome.resource == resource
+        failed = Outcome(agent_pb2.Resource(phase=Phase.FAILED, message="m" * size), "inc",
+                         "failed", "USER:ValueError")
+        check(failed, failed.resource, same_bytes=True)
+    gone = aborted("inc", "the caller went away")
+    check(gone, gone.resource, same_bytes=True)

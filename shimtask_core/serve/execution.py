@@ -53,18 +53,62 @@ _KINDS = {
 
 
 @final
-@dataclass(frozen=True, slots=True)
 class Outcome:
     """How one execution ended: the ``Resource`` to send, and what logs and metrics say.
 
     ``outcome`` is ``succeeded``, ``failed`` (permanent), ``retryable`` or
-    ``aborted``; ``code`` is the error code (``None`` on success).
+    ``aborted``; ``code`` is the error code (``None`` on success). A success is
+    built from its ``outputs`` and its ``Resource`` made only when asked for: the
+    sync answer is serialized from the outputs' own bytes (:meth:`resource_bytes`),
+    and copying them into a ``Resource`` first costs as much as a trivial execution.
     """
 
-    resource: agent_pb2.Resource
-    executor_type: str
-    outcome: str
-    code: str | None = None
+    __slots__ = ("_resource", "code", "executor_type", "outcome", "outputs")
+
+    def __init__(self, resource: agent_pb2.Resource | None, executor_type: str, outcome: str,
+                 code: str | None = None, *, outputs: LiteralMap | None = None) -> None:
+        self._resource = resource
+        self.outputs = outputs
+        self.executor_type = executor_type
+        self.outcome = outcome
+        self.code = code
+
+    @classmethod
+    def succeeded(cls, outputs: LiteralMap, executor_type: str) -> Outcome:
+        return cls(None, executor_type, "succeeded", outputs=outputs)
+
+    @property
+    def resource(self) -> agent_pb2.Resource:
+        resource = self._resource
+        if resource is None:
+            resource = self._resource = agent_pb2.Resource(phase=SUCCEEDED,
+                                                           outputs=self.outputs)
+        return resource
+
+    def resource_bytes(self) -> bytes:
+        """``self.resource`` serialized (for a success: field 2, the outputs, then
+        field 5, the phase, as protobuf writes them)."""
+        if self._resource is None and self.outputs is not None:
+            data: bytes = self.outputs.SerializeToString()
+            return b"\x12" + varint(len(data)) + data + _PHASE_SUCCEEDED
+        serialized: bytes = self.resource.SerializeToString()
+        return serialized
+
+
+_SMALL = [bytes((n,)) for n in range(0x80)]
+_PHASE_SUCCEEDED: Final = b"\x28" + bytes((SUCCEEDED,))  # field 5, varint
+
+
+def varint(n: int) -> bytes:
+    """``n`` as a protobuf varint."""
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 @final
@@ -177,7 +221,7 @@ def execute(
         DOWNLOADS.reset(collecting)
         if downloads:
             _remove(downloads)
-    return Outcome(agent_pb2.Resource(phase=SUCCEEDED, outputs=outputs), label, "succeeded")
+    return Outcome.succeeded(outputs, label)
 
 
 def failure(exc: BaseException, executor_type: str) -> Outcome:

@@ -32,9 +32,10 @@ from ..errors import ShimTaskError
 from ..registry import executor_type_of
 from ..runtime import ERROR_FILE, OUTPUTS_FILE
 from . import execution
-from .execution import UNRESOLVED, Outcome
+from .execution import UNRESOLVED, Outcome, varint
 from .jobs import BadResourceMeta, Job, ResourceMeta, lost_after
 from .log import task_execution_id
+from .metrics import NoMetrics
 from .pool import Full, QueueTimeout
 
 if TYPE_CHECKING:
@@ -59,27 +60,13 @@ WAIT_SLICE = 1.0
 SERVICE_NAMES = tuple(f"{PACKAGE}.{name}"
                       for name in (*SYNC_SERVICES, *ASYNC_SERVICES, *METADATA_SERVICES))
 
-_SMALL = [bytes((n,)) for n in range(0x80)]
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return _SMALL[n]
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def sync_response_bytes(resource: agent_pb2.Resource) -> bytes:
-    """``ExecuteTaskSyncResponse(header=ExecuteTaskSyncResponseHeader(resource=resource))``
+def sync_response_bytes(outcome: Outcome) -> bytes:
+    """``ExecuteTaskSyncResponse(header=ExecuteTaskSyncResponseHeader(resource=...))``
     serialized, from the resource's own bytes: field 1 (``header``, length-delimited)
     holding field 1 (``resource``). Building the messages would copy the outputs twice."""
-    body: bytes = resource.SerializeToString()
-    header = b"\x0a" + _varint(len(body)) + body
-    return b"\x0a" + _varint(len(header)) + header
+    body = outcome.resource_bytes()
+    header = b"\x0a" + varint(len(body)) + body
+    return b"\x0a" + varint(len(header)) + header
 
 
 @final
@@ -96,6 +83,7 @@ class ConnectorService:
         self.catalog = catalog
         self.jobs = jobs
         self.metrics = metrics
+        self._metering = not isinstance(metrics, NoMetrics)  # no call at all without them
         self.log = log
         self.templates = execution.TemplateCache(registry)
 
@@ -104,7 +92,9 @@ class ConnectorService:
     def _done(self, rpc: str, started: float, task_id: str, outcome: Outcome,
               **extra: Any) -> None:
         seconds = time.perf_counter() - started
-        self.metrics.observe(rpc, outcome.executor_type, outcome.outcome, outcome.code, seconds)
+        if self._metering:
+            self.metrics.observe(rpc, outcome.executor_type, outcome.outcome, outcome.code,
+                                 seconds)
         self.log.request(rpc, task_execution_id=task_id, executor_type=outcome.executor_type,
                          seconds=seconds, outcome=outcome.outcome, code=outcome.code,
                          message=outcome.resource.message if outcome.code else None, **extra)
@@ -142,10 +132,10 @@ class ConnectorService:
     # --- SyncAgentService ----------------------------------------------------------------
 
     def ExecuteTaskSync(self, requests: Iterator[agent_pb2.ExecuteTaskSyncRequest],
-                        context: grpc.ServicerContext) -> Iterator[agent_pb2.Resource]:
+                        context: grpc.ServicerContext) -> Iterator[Outcome]:
         """Header, then inputs; answered as soon as both are here (propeller closes its
         side after them, a client that keeps it open is answered all the same). Yields
-        the ``Resource`` of the one ``ExecuteTaskSyncResponse`` header it answers with."""
+        the ``Outcome`` whose ``Resource`` is the one response's header."""
         rpc = "ExecuteTaskSync"
         started = time.perf_counter()
         first = next(requests, None)
@@ -175,7 +165,7 @@ class ConnectorService:
         outcome = self._run_sync(rpc, header.template, inputs, header.output_prefix, context,
                                  started, task_id)
         self._done(rpc, started, task_id, outcome)
-        yield outcome.resource  # sent as the response's header (sync_response_bytes)
+        yield outcome  # sent as the response's header (sync_response_bytes)
 
     def _run_sync(self, rpc: str, tt: TaskTemplate, inputs: literals_pb2.LiteralMap,
                   output_prefix: str, context: grpc.ServicerContext, started: float,
@@ -281,8 +271,10 @@ class ConnectorService:
         try:
             if outcome.outcome == "succeeded":
                 storage.remove(storage.join(prefix, ERROR_FILE))
+                outputs = (outcome.outputs if outcome.outputs is not None
+                           else outcome.resource.outputs)
                 storage.write_bytes(storage.join(prefix, OUTPUTS_FILE),
-                                    outcome.resource.outputs.SerializeToString())
+                                    outputs.SerializeToString())
             else:
                 storage.write_bytes(storage.join(prefix, ERROR_FILE),
                                     execution.container_error(outcome).SerializeToString())
