@@ -200,3 +200,19 @@ def test_execute_and_run_budgets_and_no_plugin_manager_without_hook_plugins(
         assert [json.loads(line)["task"] for line in log.read_text().splitlines()] == ["inc"]
     finally:
         inc_venv.uninstall("shimtask-test-wrapper")
+
+
+def test_compiling_a_sql_template_loads_no_dataclasses(dev_env: dict[str, str]) -> None:
+    """Every SQL executor compiles its query on a cold start: dataclasses would bring
+    inspect, ast and dis (~8 ms, ~1 MB) to each of them."""
+    code = textwrap.dedent("""
+        import json, sys
+        from shimtask_core import compile_query
+        sql, params = compile_query("select * from t where a = '{{ .inputs.x }}' -- c",
+                                    {"x": 1}, "named")
+        print(json.dumps([sql, sorted(m for m in ("dataclasses", "inspect", "ast")
+                                      if m in sys.modules)]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dev_env, check=True)
+    assert json.loads(proc.stdout) == ["select * from t where a = :x -- c", []]

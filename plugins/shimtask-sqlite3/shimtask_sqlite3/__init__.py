@@ -47,9 +47,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from shimtask_core import (
@@ -63,7 +63,10 @@ from shimtask_core import (
     open_uri,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pathlib is imported for downloads and archives only: it loads
+    # urllib.parse and ipaddress, ~0.8 MB of a cold task's peak memory
+    from pathlib import Path
+
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
 __all__ = ["Rows", "SQLite3Executor"]
@@ -118,6 +121,7 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
             def scratch() -> Path:  # made only for a download or an extraction: creating and
                 # removing a directory costs more than a small query on some file systems
                 import tempfile  # as are importing tempfile, shutil and the archive modules
+                from pathlib import Path
 
                 return Path(stack.enter_context(
                     tempfile.TemporaryDirectory(prefix="shimtask-sqlite3-")))
@@ -128,7 +132,7 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
 
     def query(
         self,
-        database: Path,
+        database: str | os.PathLike[str],
         sql: str,
         params: Mapping[str, Any],
         *,
@@ -138,9 +142,9 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
         """Run one statement read-only on a local database file and return its rows."""
         try:
             with contextlib.closing(
-                # absolute(), not resolve(): SQLite follows links itself, and resolving
+                # absolute, not resolved: SQLite follows links itself, and resolving
                 # costs an lstat per path component on every query
-                sqlite3.connect(database.absolute().as_uri() + "?mode=ro", uri=True)
+                sqlite3.connect(_file_uri(_absolute(database)) + "?mode=ro", uri=True)
             ) as con:
                 cursor = con.execute(sql, params)
                 columns = [item[0] for item in cursor.description or ()]
@@ -175,26 +179,45 @@ def _required_str(custom: Mapping[str, Any], key: str, source: str | None) -> st
     return value
 
 
-def _local_database(uri: str, compressed: bool, scratch: Callable[[], Path]) -> Path:
+def _local_database(uri: str, compressed: bool, scratch: Callable[[], Path]) -> str | Path:
     """A local path to the database: the file itself, or a download/extraction under a
     temporary directory that ``scratch()`` creates."""
     path = local_path(uri)  # the core decides what is local (file:// URIs per RFC 8089)
     tmp: Path | None = None
+    local: str | Path
     if path is None:
         import urllib.parse  # a download only
+        from pathlib import Path
 
         tmp = scratch()
         local = _download(uri, tmp / (Path(urllib.parse.urlparse(uri).path).name or "download"))
     else:
-        local = Path(path)
-        if not local.is_file():
-            where = "" if local.is_absolute() else (
-                f" (relative to the working directory {Path.cwd()})")
-            what = "is a directory, not a file" if local.is_dir() else "does not exist"
-            raise FileNotFoundError(f"sqlite database {uri!r} {what}: {local.absolute()}{where}")
+        local = path
+        if not os.path.isfile(local):
+            where = "" if os.path.isabs(local) else (
+                f" (relative to the working directory {os.getcwd()})")
+            what = "is a directory, not a file" if os.path.isdir(local) else "does not exist"
+            raise FileNotFoundError(f"sqlite database {uri!r} {what}: {_absolute(local)}{where}")
     if compressed:
         return _extract(local, uri, (tmp or scratch()) / "extracted")
     return local
+
+
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """The path made absolute as ``Path.absolute()`` does: joined to the working
+    directory, nothing resolved or collapsed."""
+    text = os.fspath(path)
+    return text if os.path.isabs(text) else os.path.join(os.getcwd(), text)
+
+
+def _file_uri(path: str) -> str:
+    """The ``file:`` URI SQLite opens for an absolute path: the characters a URI reserves
+    for itself (``%``, ``?``, ``#``) escaped, which is all SQLite decodes."""
+    if os.name == "nt":  # pragma: no cover - drive letters and backslashes
+        from pathlib import Path
+
+        return Path(path).as_uri()
+    return "file://" + path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
 def _download(uri: str, dest: Path) -> Path:
@@ -217,6 +240,8 @@ def _download(uri: str, dest: Path) -> Path:
 
 def _is_junk(name: str) -> bool:
     """Archive members that are not data: macOS resource forks and Finder files."""
+    from pathlib import Path
+
     parts = Path(name).parts
     return "__MACOSX" in parts or (bool(parts) and (parts[-1].startswith("._")
                                                     or parts[-1] == ".DS_Store"))
@@ -226,8 +251,6 @@ def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
     """``SHIMTASK_SQLITE_MAX_EXTRACT_BYTES``: bytes, with an optional unit (``500MB``,
     ``20GiB``); unset, the default (10 GiB). A value that does not parse is an error
     naming the variable (a limit silently not applied would be worse)."""
-    import os
-
     raw = (os.environ if environ is None else environ).get(MAX_EXTRACT_ENV, "").strip()
     if not raw:
         return MAX_EXTRACT_DEFAULT
@@ -244,7 +267,7 @@ def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
     return int(number)
 
 
-def _extract(archive: Path, uri: str, to_dir: Path) -> Path:
+def _extract(archive: str | Path, uri: str, to_dir: Path) -> Path:
     """The one file in a zip or tar archive, written under to_dir (never where it says),
     at most ``max_extract_bytes()`` of it."""
     import tarfile
@@ -326,7 +349,8 @@ def _copy(src: IO[bytes], dest: Path, *, uri: str, member: str, limit: int) -> N
             dst.write(chunk)
 
 
-def _explain(exc: BaseException, sql: str, uri: str, database: Path) -> str:
+def _explain(exc: BaseException, sql: str, uri: str, database: str | os.PathLike[str]
+             ) -> str:
     message = f"{exc} (database {uri!r}; query: {sql})"
     text = str(exc)
     if "readonly database" in text:
