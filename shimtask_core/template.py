@@ -126,8 +126,12 @@ def _parse_json_template(data: bytes, source: str) -> tasks_pb2.TaskTemplate:
     try:
         return json_format.ParseDict(document, TaskTemplate())
     except json_format.ParseError as exc:  # its list of fields is on a second line
+        fields = {n for f in TaskTemplate.DESCRIPTOR.fields for n in (f.name, f.json_name)}
+        swapped = ("; none of its keys is a TaskTemplate field: if these are inputs, "
+                   "'shimtask run TEMPLATE --inputs-json FILE' takes them"
+                   if not fields.intersection(document) else "")
         raise TemplateError(f"not a TaskTemplate in protobuf-JSON form: "
-                            f"{' '.join(str(exc).split())}", source=source) from None
+                            f"{' '.join(str(exc).split())}{swapped}", source=source) from None
 
 
 def custom_of(tt: tasks_pb2.TaskTemplate) -> dict[str, Any]:

@@ -624,6 +624,8 @@ def test_files_that_are_no_template_or_missing_get_one_line(user_venv: PluginVen
     (tmp_path / "inputs.json").write_text('{"country": "Japan"}')  # arguments swapped
     swapped = one_line_error(user_venv.shimtask("run", str(tmp_path / "inputs.json")))
     assert 'has no field named "country"' in swapped and "Available Fields" in swapped
+    assert swapped.endswith("none of its keys is a TaskTemplate field: if these are inputs, "
+                            "'shimtask run TEMPLATE --inputs-json FILE' takes them")
     (tmp_path / "make.py").write_text("print('a script, not a template')\x00\x01")
     script = one_line_error(user_venv.shimtask("run", str(tmp_path / "make.py")))
     assert script.endswith("a template file is a serialized TaskTemplate (.pb) or its "
