@@ -112,11 +112,16 @@ def _add_execute_parser(commands: Any) -> None:
     ex.add_argument("--output-prefix", required=True, metavar="URI",
                     help="where outputs.pb or error.pb is written")
     ex.add_argument("--raw-output-data-prefix", metavar="URI",
-                    help="where offloaded data (files, datasets) is written")
+                    help="where offloaded data (files, datasets) is written (default: "
+                    "OUTPUT_PREFIX/raw)")
     ex.add_argument("--template", metavar="URI",
                     help="the TaskTemplate (.pb or protobuf-JSON); or give it after --")
-    ex.add_argument("--checkpoint-path", metavar="URI", help="checkpoint output prefix")
-    ex.add_argument("--prev-checkpoint", metavar="URI", help="previous attempt's checkpoint")
+    ex.add_argument("--checkpoint-path", metavar="URI",
+                    help="where the executor may write a checkpoint (Flyte's "
+                    "{{.checkpointOutputPrefix}}; ExecutionContext.checkpoint_path)")
+    ex.add_argument("--prev-checkpoint", metavar="URI",
+                    help="the previous attempt's checkpoint, to resume from (Flyte's "
+                    "{{.prevCheckpointPrefix}}; ExecutionContext.prev_checkpoint)")
     ex.add_argument("--resolver", metavar="VALUE", help=argparse.SUPPRESS)
     for ignored in ("--dynamic-addl-distro", "--dynamic-dest-dir"):
         ex.add_argument(ignored, metavar="VALUE", help=argparse.SUPPRESS)
