@@ -116,10 +116,13 @@ def _dataset_output(tt: TaskTemplate, source: str | None) -> dict[str, Any] | No
     ((name, variable),) = outputs.items()
     kind = variable.type.WhichOneof("type")
     if kind not in _DATASET_KINDS:
+        from shimtask_core.literals import describe  # only for the error
+
         raise TemplateError(
-            f"output {name!r} is {kind or 'untyped'}; the sqlalchemy executor writes the "
-            f"query's rows as a structured dataset: declare it as a FlyteSchema or "
-            f"StructuredDataset (flytekit's SQLAlchemyTask does)", source=source)
+            f"output {name!r} is {describe(variable.type)}; the sqlalchemy executor writes "
+            f"the query's rows as a structured dataset: declare it as a FlyteSchema or "
+            f"StructuredDataset (flytekit's SQLAlchemyTask does; pyarrow.Table in "
+            f"make_template)", source=source)
     return _declared_arrow_types(variable.type)
 
 

@@ -205,6 +205,18 @@ def test_sqlite_statement_commits_and_errors_carry_the_database_message(
     assert classify(info.value) == ("ExecutorFailed", "USER", False)
 
 
+def test_a_list_output_is_refused_naming_its_type_and_the_fix(sqlite_uri: str,
+                                                              registry: Any) -> None:
+    tt = sqlite_template(sqlite_uri, "select name from people", {},
+                         outputs={"results": list[dict]})
+    with pytest.raises(TemplateError) as info:
+        run_template(tt, registry=registry)
+    assert str(info.value) == (
+        "q: output 'results' is list[dict]; the sqlalchemy executor writes the query's rows "
+        "as a structured dataset: declare it as a FlyteSchema or StructuredDataset "
+        "(flytekit's SQLAlchemyTask does; pyarrow.Table in make_template)")
+
+
 def test_the_executor_returns_closable_row_batches(sqlite_uri: str) -> None:
     tt = sqlite_template(sqlite_uri, "select id, name from people order by id", {},
                          batch_size=2)
