@@ -83,6 +83,10 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "mib": 2**20, "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40}
 
 
+#: Output types that a list of rows can never be (a scalar, a file, a dict by key).
+_NOT_ROWS_KINDS = frozenset({"simple", "blob", "enum_type", "map_value_type"})
+
+
 class Rows(list[dict[str, Any]]):
     """A query's rows (dicts by column name) that also know their column names."""
 
@@ -112,6 +116,16 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
             raise TemplateError(
                 f"the template declares outputs {', '.join(sorted(outputs))}; the sqlite "
                 f"executor produces one output, the query's rows", source=source)
+        for name, variable in outputs.items():
+            if variable.type.WhichOneof("type") in _NOT_ROWS_KINDS:
+                from shimtask_core.literals import describe  # only for the error
+
+                raise TemplateError(
+                    f"output {name!r} is {describe(variable.type)}; the sqlite executor "
+                    f"returns the query's rows: declare its output as a FlyteSchema or "
+                    f"StructuredDataset (as flytekit's SQLite3Task does; pyarrow.Table in "
+                    f"make_template) or as list[dict] (the duckdb executor maps columns to "
+                    f"scalar outputs)", source=source)
 
         sql, params = compile_query(query_template, kwargs, "named", source=source)
         bound = {name: _sqlite_value(name, value) for name, value in params.items()}

@@ -94,6 +94,21 @@ def test_quoted_string_and_integer_inputs(
     assert run_template(tt, registry=registry, name="alice", min_age=35) == []
 
 
+@pytest.mark.parametrize(("declared", "shown"), [(int, "int"), (dict, "dict"),
+                                                 (dict[str, int], "dict[str, int]")])
+def test_an_output_rows_cannot_be_is_refused_before_the_query(
+    db: Path, registry: ExecutorRegistry, declared: Any, shown: str
+) -> None:
+    tt = template("select count(*) as n from nope", db, inputs={}, outputs={"n": declared})
+    with pytest.raises(TemplateError) as info:  # the query (no such table) never runs
+        run_template(tt, registry=registry)
+    assert str(info.value) == (
+        f"people_query: output 'n' is {shown}; the sqlite executor returns the query's rows: "
+        f"declare its output as a FlyteSchema or StructuredDataset (as flytekit's SQLite3Task "
+        f"does; pyarrow.Table in make_template) or as list[dict] (the duckdb executor maps "
+        f"columns to scalar outputs)")
+
+
 def test_rows_keep_order_and_columns(db: Path, registry: ExecutorRegistry) -> None:
     tt = template("select city, count(*) as n, max(age) as oldest from people "
                   "where city like '%{{ .inputs.q }}%' group by city order by city",
