@@ -77,10 +77,15 @@ def first_row(relation: duckdb.DuckDBPyRelation, outputs: Mapping[str, Variable]
         problem = (f"no column named {', '.join(map(repr, missing))} for the output(s) of "
                    f"that name" if missing else
                    f"more than one column named {', '.join(map(repr, ambiguous))}")
+        rows_wanted = any(outputs[n].type.WhichOneof("type") == "collection_type"
+                          for n in missing)  # list[dict]: the rows, as the sqlite executor
+        hint = (" For all the rows, declare one structured-dataset output (pyarrow.Table in "
+                "make_template) instead." if rows_wanted else "")
         raise OutputMismatch(
             f"the query returns {problem}; its columns are: {', '.join(columns) or 'none'}. "
             f"Outputs {', '.join(declared)} are taken from the first row's columns of the "
-            f"same names (name them with AS). Query: {statement.strip()}", declared=declared)
+            f"same names (name them with AS).{hint} Query: {statement.strip()}",
+            declared=declared)
     rows = relation.limit(1).fetchall()
     if not rows:
         raise OutputMismatch(

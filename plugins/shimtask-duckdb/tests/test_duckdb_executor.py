@@ -234,6 +234,23 @@ def test_a_missing_output_column_is_a_user_error_naming_it(registry: ExecutorReg
     assert classify(info.value)[1:] == ("USER", False)
 
 
+def test_a_list_of_rows_output_points_at_a_dataset_output(registry: ExecutorRegistry,
+                                                          sales: Any) -> None:
+    """list[dict] is how the sqlite executor returns rows; here it is a column's value."""
+    tt = template("select id from sales", inputs={"sales": pa.Table},
+                  outputs={"rows": list[dict]})
+    with pytest.raises(OutputMismatch) as info:
+        run_template(tt, registry=registry, sales=sales)
+    assert ("no column named 'rows'" in str(info.value)
+            and "For all the rows, declare one structured-dataset output (pyarrow.Table in "
+                "make_template) instead." in str(info.value))
+    scalar = template("select count(*) as rows from sales", inputs={"sales": pa.Table},
+                      outputs={"n": int, "rows": int})
+    with pytest.raises(OutputMismatch) as info:
+        run_template(scalar, registry=registry, sales=sales)
+    assert "For all the rows" not in str(info.value)
+
+
 def test_no_rows_for_scalar_outputs_is_a_user_error(registry: ExecutorRegistry,
                                                     sales: Any) -> None:
     tt = template("select id as n from sales where id < 0", inputs={"sales": pa.Table},
