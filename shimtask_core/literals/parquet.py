@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading  # protobuf has imported it: free here
 from typing import Any, Final
 
 #: pyarrow's own variable choosing its default memory pool; when set, it is obeyed.
@@ -45,18 +46,21 @@ WRAPPER_DEFAULTS: Final[dict[str, Any]] = {
 VERIFIED_MAJORS: Final = frozenset({26})
 
 _arrow: Any = None
+_choosing = threading.Lock()  # serve's workers may ask for it first at the same time
 
 
 def arrow() -> Any:
     """``pyarrow``, with the memory pool chosen once (raises ImportError without it)."""
     global _arrow
     if _arrow is None:
-        if os.environ.get(POOL_ENV, "").strip():
-            import pyarrow  # the user's choice, applied by pyarrow itself
-        else:
-            pyarrow = _import_with_system_pool()
-            pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-        _arrow = pyarrow
+        with _choosing:
+            if _arrow is None:
+                if os.environ.get(POOL_ENV, "").strip():
+                    import pyarrow  # the user's choice, applied by pyarrow itself
+                else:
+                    pyarrow = _import_with_system_pool()
+                    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+                _arrow = pyarrow
     return _arrow
 
 
