@@ -511,6 +511,7 @@ def _timeout_option(text: str | None) -> float | None:
 def _read_inputs(args: argparse.Namespace, tt: Any) -> dict[str, Any]:
     """``--inputs-json`` then ``-i``, both read by the declared types (one reader)."""
     from . import storage
+    from .errors import StorageError
     from .textinput import loads_json, parse_json_value, parse_text_value
 
     declared = tt.interface.inputs.variables
@@ -533,6 +534,12 @@ def _read_inputs(args: argparse.Namespace, tt: Any) -> dict[str, Any]:
         except ValueError as exc:  # JSONDecodeError (with line and column), or a huge number
             raise UsageError(f"--inputs-json {args.inputs_json}: not valid JSON: {exc}"
                              ) from None
+        except StorageError as exc:
+            cause = exc.cause
+            if not isinstance(cause, (FileNotFoundError, IsADirectoryError)):
+                raise
+            raise UsageError(f"--inputs-json {args.inputs_json}: cannot read it: "
+                             f"{type(cause).__name__}: {cause.strerror}") from None
         if not isinstance(loaded, dict):
             raise UsageError(f"--inputs-json {args.inputs_json}: expected a JSON object")
         for name, value in loaded.items():

@@ -634,6 +634,12 @@ def test_files_that_are_no_template_or_missing_get_one_line(user_venv: PluginVen
     assert missing.returncode == 1
     assert one_line_error(missing) == (
         "shimtask: error: cannot read nope.json: FileNotFoundError: No such file or directory")
+    template = write_template(tmp_path / "t.json", make_template("t", "anyname"))
+    inputs = user_venv.shimtask("run", str(template), "--inputs-json", "nope.json",
+                                cwd=tmp_path)
+    assert inputs.returncode == 2
+    assert one_line_error(inputs) == ("shimtask: error: --inputs-json nope.json: cannot read "
+                                      "it: FileNotFoundError: No such file or directory")
     folder = one_line_error(user_venv.shimtask("run", str(tmp_path)))
     assert folder.endswith(f"cannot read {tmp_path}: IsADirectoryError: Is a directory")
 
