@@ -110,8 +110,11 @@ def demo(_: argparse.Namespace) -> int:
     run(shimtask, "plugins", "list")
     status = run(shimtask, "run", "examples/sqlite_query.json", "--inputs-json",
                  "examples/inputs.json", check=False)
-    return status | run(shimtask, "run", "examples/duckdb_query.json", "--inputs-json",
-                        "examples/duckdb_inputs.json", check=False)
+    status |= run(shimtask, "run", "examples/duckdb_query.json", "--inputs-json",
+                  "examples/duckdb_inputs.json", check=False)
+    if status == 0:
+        say(f"done: `. {VENV.relative_to(REPO)}/bin/activate` puts shimtask on your PATH")
+    return status
 
 
 def test(args: argparse.Namespace) -> int:

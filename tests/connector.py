@@ -138,6 +138,7 @@ class ServeProcess:
         self._reader.start()
         serving = self.wait_for("serving", timeout=60)
         self.port: int = serving["port"]
+        assert serving["address"].endswith(f":{self.port}"), serving  # the bound one, not :0
         self.metrics_port: int | None = serving.get("metrics_port")
         self.address = f"127.0.0.1:{self.port}"
 

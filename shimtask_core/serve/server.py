@@ -139,7 +139,7 @@ class Server:
 
     def start(self) -> None:
         self.grpc.start()
-        self.log.event("serving", version=__version__, address=self.config.address,
+        self.log.event("serving", version=__version__, address=f"{self.config.host}:{self.port}",
                        port=self.port, tls=self.config.tls_cert is not None,
                        metrics_port=self.metrics_port, workers=self.config.workers,
                        max_queue=self.config.queue_limit, timeout=self.config.timeout,
