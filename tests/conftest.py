@@ -1,7 +1,8 @@
-"""Shared fixtures: real plugin wheels and a venv that has them pip-installed."""
+"""Shared fixtures: real plugin wheels, a venv that has them pip-installed, an S3 server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,29 @@ def fresh_dir(tmp_path: Path) -> Iterator[Path]:
     out = tmp_path / "out"
     out.mkdir()
     yield out
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[Any]:
+    """One moto S3 server on 127.0.0.1 for the session; each test makes its own buckets."""
+    pytest.importorskip("s3fs")
+    from s3server import running_s3
+
+    with running_s3() as server:
+        yield server
+
+
+@pytest.fixture
+def pod_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of a pod, for subprocesses: none of this machine's AWS, Flyte or
+    fsspec configuration (removed from this process too, so nothing inherits it), a HOME
+    of its own, and no instance-metadata probe for credentials."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "FLYTE_", "FSSPEC_")):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true"}

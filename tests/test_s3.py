@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2, types_pb2
-from s3server import S3Server, running_s3
+from s3server import S3Server
 
 from pluginenv import PluginVenv, build_wheel, repo_plugin_wheel
 from shimtask_core import Directory, File, make_template
@@ -79,12 +79,6 @@ BLOBS_OUTPUTS = {"digest": str, "copy": File, "tree": Directory, "table": TABLE}
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def s3venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     """A venv with s3fs (and its stack), the sqlite3 plugin and the blob executors."""
     root = tmp_path_factory.mktemp("s3venv")
@@ -98,17 +92,6 @@ def s3venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
                                "fails": "shimtask_test_blobs:Fails"}),
     )
     return env
-
-
-@pytest.fixture
-def pod_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """No AWS configuration from this machine leaks into the subprocesses."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "FLYTE_", "FSSPEC_")):
-            monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    home.mkdir()
-    return {"HOME": str(home)}
 
 
 @dataclass(frozen=True)

@@ -457,15 +457,6 @@ def test_a_directory_input_whose_names_climb_out_is_refused_memory(
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[Any]:
-    pytest.importorskip("s3fs")
-    from s3server import running_s3
-
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def s3venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     root = tmp_path_factory.mktemp("security-s3")
     env = PluginVenv(root / "env")
@@ -488,16 +479,6 @@ def s3venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     return env
 
 
-@pytest.fixture
-def pod_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "FLYTE_", "FSSPEC_")):
-            monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    home.mkdir()
-    return {"HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true", "TMPDIR": str(home)}
-
-
 def test_a_directory_input_whose_keys_climb_out_is_refused_s3(
     s3: Any, s3venv: PluginVenv, pod_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -507,7 +488,7 @@ def test_a_directory_input_whose_keys_climb_out_is_refused_s3(
     fs.pipe(f"{bucket}/dir/../../escaped.txt", b"evil")
     assert f"{bucket}/dir/../../escaped.txt" in fs.find(f"{bucket}/dir/")  # S3 keeps the key
     tt = make_template("t", "reads", inputs={"d": Directory}, outputs={"o0": list[str]})
-    env = {**pod_env, **s3.flyte_env()}
+    env = {**pod_env, **s3.flyte_env(), "TMPDIR": pod_env["HOME"]}  # where downloads go
     done = _execute(s3venv, tmp_path / "run", tt, {"d": Directory(f"s3://{bucket}/dir")}, env)
     assert done.returncode == 1, done.stderr
     error = _error(tmp_path / "run")
@@ -527,8 +508,9 @@ def test_s3_credentials_never_appear_in_a_failure(
     the URIs, never the access key or the secret."""
     secret = "Sup3r-Secret+Key/With=Chars"
     key = "AKIASHIMTASKTESTKEY0"
-    env = {**pod_env, "FLYTE_AWS_ENDPOINT": s3.endpoint, "FLYTE_AWS_ACCESS_KEY_ID": key,
-           "FLYTE_AWS_SECRET_ACCESS_KEY": secret, "SHIMTASK_LOG_LEVEL": "DEBUG"}
+    env = {**pod_env, "TMPDIR": pod_env["HOME"], "FLYTE_AWS_ENDPOINT": s3.endpoint,
+           "FLYTE_AWS_ACCESS_KEY_ID": key, "FLYTE_AWS_SECRET_ACCESS_KEY": secret,
+           "SHIMTASK_LOG_LEVEL": "DEBUG"}
     bucket = s3.new_bucket()
     tt = make_template("t", "reads-file", inputs={"f": File}, outputs={"o0": str})
     template, inputs_pb = _write(tmp_path, tt, {"f": File(f"s3://{bucket}/missing.txt")})

@@ -18,13 +18,12 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from flyteidl.core import execution_pb2, literals_pb2
-from s3server import S3Server, running_s3
+from s3server import S3Server
 
 from connector import Propeller, ServeProcess, decode, encode, task, wait_until
 from pluginenv import PluginVenv, build_wheel
@@ -96,12 +95,6 @@ EXECUTORS = {"readfile": "shimtask_test_scratch:ReadFile",
              "readsleep": "shimtask_test_scratch:ReadThenSleep",
              "hang": "shimtask_test_scratch:Hang",
              "add": "shimtask_test_scratch:Add"}
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
