@@ -221,5 +221,13 @@ def repo_plugin_wheel(out_dir: Path, plugin_dir: str) -> Path:
     return wheel_from_source(out_dir, REPO / "plugins" / plugin_dir, plugin_dir)
 
 
+def repo_plugin_venv(root: Path, plugin_dir: str) -> PluginVenv:
+    """A fresh venv under ``root`` with one of this repository's plugins pip-installed from
+    its wheel, as ``pip install ./plugins/<dist>`` leaves it."""
+    env = PluginVenv(root / "env")
+    env.install(repo_plugin_wheel(root / "wheels", plugin_dir))
+    return env
+
+
 def site_packages_of_current() -> str:
     return sysconfig.get_path("purelib")

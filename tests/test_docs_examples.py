@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginenv import REPO, PluginVenv, build_wheel, repo_plugin_wheel, wheel_from_source
+from pluginenv import REPO, PluginVenv, build_wheel, repo_plugin_venv, wheel_from_source
 from shimtask_core import make_template, template_to_json
 
 GUIDE = REPO / "docs" / "plugin-guide.md"
@@ -102,9 +102,7 @@ def _list_samples(page: Path) -> list[str]:
 def sqlite_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     """What getting-started installs: the core and ./plugins/shimtask-sqlite3."""
     root = tmp_path_factory.mktemp("getting-started")
-    env = PluginVenv(root / "env")
-    env.install(repo_plugin_wheel(root / "wheels", "shimtask-sqlite3"))
-    return env
+    return repo_plugin_venv(root, "shimtask-sqlite3")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from flyteidl.core import literals_pb2
 
-from pluginenv import REPO, PluginVenv, repo_plugin_wheel
+from pluginenv import REPO, PluginVenv, repo_plugin_venv
 
 FIXTURES = REPO / "tests" / "data" / "flytekit"
 PEOPLE = [("alice", 34), ("bob", 27), ("alice", 29), ("carol", 41)]
@@ -25,9 +25,7 @@ PEOPLE = [("alice", 34), ("bob", 27), ("alice", 29), ("carol", 41)]
 @pytest.fixture(scope="module")
 def sqlite_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     root = tmp_path_factory.mktemp("sqlite-venv")
-    env = PluginVenv(root / "env")
-    env.install(repo_plugin_wheel(root / "wheels", "shimtask-sqlite3"))
-    return env
+    return repo_plugin_venv(root, "shimtask-sqlite3")
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from flyteidl.core import errors_pb2, literals_pb2
 
-from pluginenv import PluginVenv, build_wheel, repo_plugin_wheel
+from pluginenv import PluginVenv, build_wheel, repo_plugin_venv
 from shimtask_core import Directory, ExecutorRegistry, File, ShimTaskExecutor, make_template
 from shimtask_core import runtime as runtime_mod
 from shimtask_core.literals import InterfaceCodec
@@ -539,9 +539,7 @@ def test_s3_credentials_never_appear_in_a_failure(
 @pytest.fixture(scope="module")
 def shell_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     root = tmp_path_factory.mktemp("security-shell")
-    env = PluginVenv(root / "env")
-    env.install(repo_plugin_wheel(root / "wheels", "shimtask-shell"))
-    return env
+    return repo_plugin_venv(root, "shimtask-shell")
 
 
 @pytest.mark.parametrize("attack", ["$(touch {m})", "; touch {m}", "`touch {m}`",
