@@ -67,6 +67,45 @@ def test_the_table_names_a_converter_for_every_blob_and_dataset_kind() -> None:
             assert callable(getattr(converter, method)), f"{target}.{method}"
 
 
+def _simple_kind_tables(name: str) -> list[tuple[int, list[str]]]:
+    """``(line, kinds)`` of each dict display in ``name`` keyed by two or more
+    ``SimpleType`` members (``SimpleType.INTEGER``, ``types_pb2.SimpleType.INTEGER`` or
+    protobuf's module-level ``types_pb2.INTEGER``)."""
+    members = set(types.SimpleType.keys())
+
+    def simple_kind(key: ast.expr | None) -> str | None:
+        if not (isinstance(key, ast.Attribute) and key.attr in members):
+            return None
+        base = ast.unparse(key.value)
+        return key.attr if base in ("SimpleType", "types_pb2.SimpleType", "types_pb2") else None
+
+    found = []
+    for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Dict):
+            kinds = [kind for kind in map(simple_kind, node.keys) if kind is not None]
+            if len(kinds) >= 2:
+                found.append((node.lineno, kinds))
+    return found
+
+
+def test_simple_kinds_have_one_table_and_every_row_is_whole() -> None:
+    """What the codec knows about a simple kind is one row of ``types.SIMPLE_KINDS``:
+    a second table keyed by kind elsewhere in the codec (a name, a schema, a parser)
+    drifts from it when a kind is added. The converters of blobs and datasets keep
+    their own forms of a kind (Arrow's column types need pyarrow, which ``types`` may
+    not import)."""
+    others = [f"{name}.py line {line}: a table of {', '.join(kinds)}"
+              for name in MODULES if name not in {"types", *CONVERTER_MODULES}
+              for line, kinds in _simple_kind_tables(name)]
+    assert not others, f"{others}: make it a column of types.SIMPLE_KINDS"
+    assert [kinds for _, kinds in _simple_kind_tables("types")] == [
+        sorted(types.SimpleType.keys(), key=types.SimpleType.Value)]  # one row per kind
+    for row in types.SIMPLE_KINDS.values():
+        missing = [slot for slot in ("name", "kind", "json_schema")
+                   if not getattr(row, slot)]
+        assert not missing, f"{row}: no {', '.join(missing)}"
+
+
 @pytest.mark.parametrize("converter", sorted(CONVERTER_MODULES))
 def test_converters_never_import_the_modules_that_dispatch_to_them(converter: str) -> None:
     dispatchers = _reaching("external") | {"external"}

@@ -164,24 +164,14 @@ def _dataclass_literal_type(cls: type) -> types_pb2.LiteralType:
     return lt
 
 
-_SCHEMA_TYPES: dict[int, dict[str, Any]] = {
-    SimpleType.INTEGER: {"type": "integer"},
-    SimpleType.FLOAT: {"type": "number"},
-    SimpleType.STRING: {"type": "string"},
-    SimpleType.BOOLEAN: {"type": "boolean"},
-    SimpleType.DATETIME: {"type": "string", "format": "date-time"},
-    SimpleType.DURATION: {"type": "number"},
-    SimpleType.NONE: {"type": "null"},
-}
-
-
 def _json_schema(lt: types_pb2.LiteralType) -> dict[str, Any]:
     """The JSON schema of one field's values, as far as JSON can say it."""
     kind = lt.WhichOneof("type")
     if kind == "simple":
         if lt.simple == SimpleType.STRUCT and lt.HasField("metadata"):
             return struct_to_python(lt.metadata)
-        return dict(_SCHEMA_TYPES.get(lt.simple, {"type": "object"}))
+        row = SIMPLE_KINDS.get(lt.simple)
+        return dict(row.json_schema) if row is not None else {"type": "object"}
     if kind == "collection_type":
         return {"type": "array", "items": _json_schema(lt.collection_type)}
     if kind == "map_value_type":

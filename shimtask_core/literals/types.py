@@ -11,7 +11,7 @@ whose data lives outside the literal (blobs, datasets), which ``external`` loads
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, final
 
 from flyteidl.core import types_pb2
@@ -35,14 +35,17 @@ class SimpleKind:
     * ``kind``: the kind name union variants are matched by (``unions.value_kinds``);
     * ``check``: checks a plain Python value (a dataclass field); None where anything goes;
     * ``filler``, ``decoder``: None where they depend on the whole type (STRUCT) or there
-      are none (ERROR).
+      are none (ERROR);
+    * ``json_schema``: the JSON schema of a dataclass field of this kind, in the type's
+      ``metadata`` as flytekit writes it (a STRUCT field declaring a dataclass has its own).
     """
 
-    __slots__ = ("check", "declared_by", "decoder", "filler", "kind", "name", "python_type")
+    __slots__ = ("check", "declared_by", "decoder", "filler", "json_schema", "kind", "name",
+                 "python_type")
 
     def __init__(self, name: str, python_type: Any, declared_by: tuple[Any, ...], kind: str,
                  check: Callable[[Any], Any] | None, filler: Filler | None,
-                 decoder: Decoder | None) -> None:
+                 decoder: Decoder | None, json_schema: Mapping[str, str]) -> None:
         self.name = name
         self.python_type = python_type
         self.declared_by = declared_by
@@ -50,6 +53,7 @@ class SimpleKind:
         self.check = check
         self.filler = filler
         self.decoder = decoder
+        self.json_schema = json_schema
 
     def __repr__(self) -> str:
         return f"SimpleKind({self.name!r})"
@@ -57,25 +61,34 @@ class SimpleKind:
 
 SIMPLE_KINDS: Final[dict[int, SimpleKind]] = {
     SimpleType.NONE: SimpleKind("none", type(None), (type(None), None), "none",
-                                scalars.check_none, scalars.fill_none, scalars.decode_none),
+                                scalars.check_none, scalars.fill_none, scalars.decode_none,
+                                {"type": "null"}),
     SimpleType.INTEGER: SimpleKind("int", int, (int,), "int",
-                                   scalars.check_int, scalars.fill_int, scalars.decode_int),
+                                   scalars.check_int, scalars.fill_int, scalars.decode_int,
+                                   {"type": "integer"}),
     SimpleType.FLOAT: SimpleKind("float", float, (float,), "float",
-                                 scalars.check_float, scalars.fill_float, scalars.decode_float),
+                                 scalars.check_float, scalars.fill_float, scalars.decode_float,
+                                 {"type": "number"}),
     SimpleType.STRING: SimpleKind("str", str, (str,), "str",
-                                  scalars.check_str, scalars.fill_str, scalars.decode_str),
+                                  scalars.check_str, scalars.fill_str, scalars.decode_str,
+                                  {"type": "string"}),
     SimpleType.BOOLEAN: SimpleKind("bool", bool, (bool,), "bool",
-                                   scalars.check_bool, scalars.fill_bool, scalars.decode_bool),
+                                   scalars.check_bool, scalars.fill_bool, scalars.decode_bool,
+                                   {"type": "boolean"}),
     SimpleType.DATETIME: SimpleKind("datetime", _dt.datetime, (_dt.datetime,), "datetime",
                                     scalars.check_datetime, scalars.fill_datetime,
-                                    scalars.decode_datetime),
+                                    scalars.decode_datetime,
+                                    {"type": "string", "format": "date-time"}),
     SimpleType.DURATION: SimpleKind("timedelta", _dt.timedelta, (_dt.timedelta,), "duration",
                                     scalars.check_duration, scalars.fill_duration,
-                                    scalars.decode_duration),
+                                    scalars.decode_duration, {"type": "number"}),
     SimpleType.BINARY: SimpleKind("binary", Any, (bytes,), "binary",
-                                  None, scalars.fill_binary, scalars.decode_binary),
-    SimpleType.ERROR: SimpleKind("error", None, (), "other", None, None, None),
-    SimpleType.STRUCT: SimpleKind("dict", dict, (dict,), "struct", None, None, None),
+                                  None, scalars.fill_binary, scalars.decode_binary,
+                                  {"type": "object"}),
+    SimpleType.ERROR: SimpleKind("error", None, (), "other", None, None, None,
+                                 {"type": "object"}),
+    SimpleType.STRUCT: SimpleKind("dict", dict, (dict,), "struct", None, None, None,
+                                  {"type": "object"}),
 }
 
 #: Literal type kind (``LiteralType.WhichOneof("type")``) whose data lives outside the
