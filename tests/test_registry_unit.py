@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flyteidl.core.literals_pb2 import LiteralMap
 
 import shimtask_core
 import shimtask_core.version
@@ -109,6 +110,68 @@ def test_one_resolution_carried_through_the_task(site: Path, plugin: Plugin) -> 
     by_class = ExecutableTemplateShimTask(tt, found.executor, registry=elsewhere)
     assert by_class.resolution.name == "adder" and by_class.resolution.record.dist == ""
     assert isinstance(by_class.resolution, Resolution)
+
+
+INC = """
+from shimtask_core import ShimTaskExecutor
+
+
+class Executor(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        return inputs["x"] + 1
+"""
+
+
+def test_one_execution_reads_and_resolves_its_executor_type_once(
+    site: Path, plugin: Plugin, tmp_path: Path
+) -> None:
+    """``runtime.execute`` (what ``shimtask execute`` runs) reads the executor type from
+    the template once, resolves it once and hands that resolution to the task: no step
+    of one execution climbs back to the registry to ask again (one execution used to
+    read ``custom["executor_type"]`` five times). The plugin is imported by the first
+    execution only. Calls are counted with a profiler, nothing is replaced."""
+    from shimtask_core import runtime, template
+    from shimtask_core.literals import InterfaceCodec
+    from shimtask_core.registry import checks, naming
+
+    plugin("inc", source=INC)
+    registry = _registry(site)
+    tt = make_template("t", "inc", inputs={"x": int}, outputs={"o0": int})
+    codec = InterfaceCodec(tt.interface)
+    (tmp_path / "t.pb").write_bytes(tt.SerializeToString())
+    (tmp_path / "in.pb").write_bytes(codec.encode_inputs({"x": 41}).SerializeToString())
+    watched = {
+        naming.executor_type_of.__code__: "executor_type_of",
+        ExecutorRegistry.resolution.__code__: "resolution",
+        checks.check_declared.__code__: "check_declared",
+        checks.check_class.__code__: "check_class",
+        checks.load_entry_point.__code__: "load_entry_point",
+        template.parse_template.__code__: "parse_template",
+    }
+
+    def one_execution(prefix: str) -> dict[str, int]:
+        calls = dict.fromkeys(watched.values(), 0)
+
+        def profile(frame: Any, event: str, arg: Any) -> None:
+            if event == "call" and frame.f_code in watched:
+                calls[watched[frame.f_code]] += 1
+
+        sys.setprofile(profile)
+        try:
+            result = runtime.execute(inputs=str(tmp_path / "in.pb"),
+                                     template=str(tmp_path / "t.pb"),
+                                     output_prefix=str(tmp_path / prefix), registry=registry)
+        finally:
+            sys.setprofile(None)
+        assert result.ok, result.error
+        outputs = LiteralMap.FromString((tmp_path / prefix / "outputs.pb").read_bytes())
+        assert codec.decode_outputs(outputs) == {"o0": 42}
+        return calls
+
+    once = {"executor_type_of": 1, "resolution": 1, "check_declared": 1, "check_class": 1,
+            "parse_template": 1}
+    assert one_execution("first") == {**once, "load_entry_point": 1}
+    assert one_execution("second") == {**once, "load_entry_point": 0}  # loaded, kept
 
 
 def test_not_found_lists_installed_and_closest(site: Path, plugin: Plugin) -> None:
