@@ -9,6 +9,7 @@ modules, the line, and the rule.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ LAYERS: dict[str, set[str]] = {
     "serve": {"runtime", "task", "registry", "template", "literals", "storage", "context",
               "errors", "version", "logs"},
     # a new plugin's files (shimtask plugins new)
-    "scaffold": {"template", "errors", "version"},
+    "scaffold": {"template", "registry", "errors", "version"},
     # the consumers: nothing imports them
     "cli": {"serve", "runtime", "task", "registry", "template", "textinput", "literals",
             "storage", "context", "errors", "version", "logs", "scaffold", "settings"},
@@ -305,6 +306,31 @@ def test_every_arrow_points_down_the_layers() -> None:
     assert not reversed_, "imports against the layering:\n" + "\n".join(sorted(reversed_))
 
 
+def test_a_cycle_and_a_reversed_arrow_are_reported_by_module_and_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checks above fail on what they guard, and say where: a planted
+    ``registry -> literals`` arrow (what reading ``custom["executor_type"]`` through the
+    template module once was) and the arrow back that closes a loop."""
+    up = Edge("shimtask_core.registry.naming", "shimtask_core.literals.codec", 7,
+              ("InterfaceCodec",))
+    back = Edge("shimtask_core.literals.codec", "shimtask_core.registry.naming", 9)
+    for edge in (up, back):
+        monkeypatch.setitem(GRAPH, edge.source, [*GRAPH[edge.source], edge])
+    with pytest.raises(AssertionError) as cycle:
+        test_no_import_cycles()
+    assert ("shimtask_core.literals.codec <-> shimtask_core.registry.naming: "
+            "shimtask_core.literals.codec -> shimtask_core.registry.naming at line 9; "
+            "shimtask_core.registry.naming -> shimtask_core.literals.codec (InterfaceCodec) "
+            "at line 7") in str(cycle.value)
+    with pytest.raises(AssertionError) as arrows:
+        test_every_arrow_points_down_the_layers()
+    assert ("shimtask_core.registry.naming -> shimtask_core.literals.codec (InterfaceCodec) "
+            "at line 7: registry may import only ") in str(arrows.value)
+    assert "shimtask_core.literals.codec -> shimtask_core.registry.naming at line 9: " \
+           "literals may import only " in str(arrows.value)
+
+
 def test_no_module_climbs_into_its_own_package_facade() -> None:
     """``from . import NAME`` in a subpackage's module, for a name its ``__init__`` only
     re-exports, runs the facade from inside it: half-initialised on first import."""
@@ -344,3 +370,55 @@ def _mypy_files(pyproject: Path) -> list[str]:
     start = section.index("files = [") + len("files = [")
     body = section[start:section.index("]", start)]
     return [item.strip().strip('"') for item in body.split(",") if item.strip()]
+
+
+def _imported_names(path: Path) -> Iterator[tuple[str, int]]:
+    """``(module, line)`` for every absolute import in a file, function level included."""
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, node.lineno) for alias in node.names)
+        elif node.module and not node.level:
+            yield node.module, node.lineno
+
+
+def _plugin_packages() -> list[Path]:
+    repo = ROOT.parent
+    return [init.parent for init in sorted(repo.glob("plugins/*/*/__init__.py"))
+            if (init.parent.parent / "pyproject.toml").exists() and init.parent.name != "tests"]
+
+
+def test_only_storage_decides_local_or_fsspec() -> None:
+    """``storage`` is the one place that decides "local path, else fsspec" (its
+    ``local_path``, ``open_uri``, ``get``, ``put``): no other module of the core and no
+    plugin imports fsspec itself, so a ``file://`` URI or a local path means the same
+    everywhere and never pays for fsspec's import."""
+    repo = ROOT.parent
+    sources = [p for p in MODULES.values() if p != ROOT / "storage.py"]
+    sources += [p for package in _plugin_packages() for p in sorted(package.rglob("*.py"))]
+    direct = [f"  {path.relative_to(repo)} line {line}: import {name}"
+              for path in sources for name, line in _imported_names(path)
+              if name == "fsspec" or name.startswith("fsspec.")]
+    assert not direct, ("fsspec imported outside shimtask_core/storage.py (use "
+                        "shimtask_core.local_path, open_uri, storage.get/put):\n"
+                        + "\n".join(direct))
+
+
+def test_tests_do_not_import_benchmark_scripts() -> None:
+    """Benchmarks build on the tests' helpers (``tests/`` is on their path), never the
+    other way round: a test that imports ``bench/`` runs a script's module code, and
+    breaks when the benchmark changes."""
+    repo = ROOT.parent
+    scripts = {p.stem for p in (repo / "bench").glob("*.py")}
+    assert scripts, "no benchmark scripts found under bench/"
+    tests = [*sorted((repo / "tests").rglob("*.py")),
+             *sorted(repo.glob("plugins/*/tests/**/*.py")), repo / "conftest.py"]
+    found = [f"  {path.relative_to(repo)} line {line}: import {name}"
+             for path in tests if "data" not in path.relative_to(repo).parts
+             for name, line in _imported_names(path)
+             if name.split(".")[0] in scripts or name.split(".")[0] == "bench"]
+    adds_bench = re.compile(r"sys\.path\W.*[\"']bench[\"']")
+    on_path = [f"  {path.relative_to(repo)} line {number}: {line.strip()}" for path in tests
+               for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+               if adds_bench.search(line)]
+    assert not found and not on_path, ("tests importing benchmark scripts (move the shared "
+                                       "builders to tests/):\n" + "\n".join(found + on_path))
