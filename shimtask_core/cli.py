@@ -694,16 +694,10 @@ def _plugins_new(args: argparse.Namespace) -> int:
         print(f"  {path.relative_to(root)}")
     print(f"next: pip install -e '{root}[test]' && (cd {root} && pytest)")
     from .registry import default_registry
-    from .registry.discovery import normalize_dist_name
+    from .scaffold import collisions
 
-    for taken in default_registry().entries(include_denied=True):
-        if (taken.name == names.executor_type
-                and normalize_dist_name(taken.dist) != normalize_dist_name(names.dist)):
-            print(f"shimtask: warning: executor type {taken.name!r} is already installed "
-                  f"here, from {taken.dist} {taken.version}: with {names.dist} installed too, "
-                  f"templates naming it fail with ExecutorConflict until "
-                  f"SHIMTASK_PREFER={taken.name}={names.dist} picks one (or choose another "
-                  f"NAME)", file=sys.stderr)
+    for warning in collisions(names, default_registry().entries(include_denied=True)):
+        print(f"shimtask: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

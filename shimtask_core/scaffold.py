@@ -14,12 +14,16 @@ import json
 import keyword
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from .errors import UsageError
 from .version import API_VERSION, __version__
+
+if TYPE_CHECKING:
+    from .registry.discovery import EntryPointRecord
 
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")
 _MAX_NAME = 60
@@ -56,8 +60,56 @@ def plugin_names(name: str) -> PluginNames:
     cls = "".join(w.capitalize() for w in words) + "Executor"
     if keyword.iskeyword(cls):  # pragma: no cover - capitalised words are never keywords
         raise UsageError(f"{given!r} gives the class name {cls!r}, a Python keyword")
-    return PluginNames(name, _DIST_PREFIX + name.replace("_", "-"),
-                       "shimtask_" + name.replace("-", "_"), cls)
+    names = PluginNames(name, _DIST_PREFIX + name.replace("_", "-"),
+                        "shimtask_" + name.replace("-", "_"), cls)
+    taken = _shipped_distributions().get(names.dist)
+    if taken is not None:
+        raise UsageError(
+            f"{given!r} would make the distribution {names.dist} (package {names.package}), "
+            f"which is {taken}: installing the new plugin would replace it; choose another "
+            f"NAME, e.g. 'my_{name}'")
+    return names
+
+
+def _shipped_distributions() -> dict[str, str]:
+    """Distribution name -> what it is, for every distribution shimtask ships: a plugin
+    named after one would overwrite it in ``pip install`` (same distribution and
+    package)."""
+    from .registry.naming import KNOWN_PROVIDERS
+
+    shipped = {"shimtask-core": "shimtask itself",
+               "shimtask-pyflyte-execute": "shimtask's pyflyte-execute command"}
+    for executor_type, dist in KNOWN_PROVIDERS.items():
+        shipped[dist] = f"the {executor_type!r} executor plugin shipped with shimtask"
+    return shipped
+
+
+def collisions(names: PluginNames, installed: Iterable[EntryPointRecord]) -> list[str]:
+    """Why a new plugin's executor type would clash, one sentence each: an installed
+    distribution already declares it, or a plugin shipped with shimtask does.
+
+    Where both are installed, templates naming the type fail with ``ExecutorConflict``
+    until ``SHIMTASK_PREFER`` picks one: legal (a replacement for a shipped executor is
+    a reason to write one), so this warns instead of refusing.
+    """
+    from .registry.discovery import normalize_dist_name
+    from .registry.naming import KNOWN_PROVIDERS
+
+    own = normalize_dist_name(names.dist)
+    fix = (f"templates naming it fail with ExecutorConflict until "
+           f"SHIMTASK_PREFER={names.executor_type}={names.dist} picks one (or choose "
+           f"another NAME)")
+    found = []
+    others = [r for r in installed if r.name == names.executor_type
+              and normalize_dist_name(r.dist) != own]
+    for record in others:
+        found.append(f"executor type {record.name!r} is already installed here, from "
+                     f"{record.dist} {record.version}: with {names.dist} installed too, {fix}")
+    shipped = KNOWN_PROVIDERS.get(names.executor_type)
+    if shipped is not None and not any(normalize_dist_name(r.dist) == shipped for r in others):
+        found.append(f"executor type {names.executor_type!r} is the one {shipped} (shipped "
+                     f"with shimtask) provides: where both are installed, {fix}")
+    return found
 
 
 def create(name: str, directory: str | os.PathLike[str] | None = None) -> list[Path]:

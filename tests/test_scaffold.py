@@ -12,12 +12,13 @@ import json
 import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from kitenv import core_wheel, installed_core_venv
-from pluginenv import wheel_from_source
+from pluginenv import PluginVenv, wheel_from_source
 from shimtask_core.scaffold import plugin_names
 
 
@@ -84,6 +85,53 @@ def test_invalid_names_are_refused_in_one_line(tmp_path: Path, name: str) -> Non
     assert refused.stderr.startswith("shimtask: error: ") and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "dist", "what"), [
+    ("core", "shimtask-core", "shimtask itself"),
+    ("shimtask-core", "shimtask-core", "shimtask itself"),
+    ("sqlite3", "shimtask-sqlite3", "the 'sqlite' executor plugin shipped with shimtask"),
+    ("duckdb", "shimtask-duckdb", "the 'duckdb' executor plugin shipped with shimtask"),
+    ("pyflyte_execute", "shimtask-pyflyte-execute", "shimtask's pyflyte-execute command"),
+])
+def test_a_name_that_would_replace_a_shipped_distribution_is_refused(
+    tmp_path: Path, name: str, dist: str, what: str
+) -> None:
+    """``plugins new core`` would write a distribution shimtask-core with a package
+    shimtask_core: pip-installing it would overwrite shimtask itself."""
+    refused = shimtask("plugins", "new", name, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout
+    package = dist.replace("-", "_")
+    assert refused.stderr.strip() == (
+        f"shimtask: error: {name!r} would make the distribution {dist} (package {package}), "
+        f"which is {what}: installing the new plugin would replace it; choose another NAME, "
+        f"e.g. 'my_{dist.removeprefix('shimtask-').replace('-', '_')}'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_shipped_executor_type_is_written_with_a_warning(tmp_path: Path) -> None:
+    """A replacement for a shipped executor is a reason to write one: 'sqlite' is made,
+    and the user learns it clashes with shimtask-sqlite3 wherever both are installed,
+    whether or not shimtask-sqlite3 is installed here."""
+    bare = PluginVenv(tmp_path / "bare")  # shimtask-core alone, no plugin distribution
+    made = bare.shimtask("plugins", "new", "sqlite", "--dir", str(tmp_path / "a"))
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "a" / "shimtask_sqlite" / "executor.py").is_file()
+    assert made.stderr.strip().splitlines() == [
+        "shimtask: warning: executor type 'sqlite' is the one shimtask-sqlite3 (shipped "
+        "with shimtask) provides: where both are installed, templates naming it fail with "
+        "ExecutorConflict until SHIMTASK_PREFER=sqlite=shimtask-sqlite picks one (or choose "
+        "another NAME)"]
+    here = shimtask("plugins", "new", "sqlite", "--dir", str(tmp_path / "b"), cwd=tmp_path)
+    assert here.returncode == 0, here.stderr
+    installed = metadata.version("shimtask-sqlite3")  # in the development venv
+    assert here.stderr.strip().splitlines() == [
+        "shimtask: warning: executor type 'sqlite' is already installed here, from "
+        f"shimtask-sqlite3 {installed}: with shimtask-sqlite installed too, templates naming it "
+        "fail with ExecutorConflict until SHIMTASK_PREFER=sqlite=shimtask-sqlite picks one "
+        "(or choose another NAME)"]
+    clean = bare.shimtask("plugins", "new", "greet", "--dir", str(tmp_path / "g"))
+    assert clean.returncode == 0 and clean.stderr == ""
 
 
 def test_names_derived_from_the_executor_type() -> None:
