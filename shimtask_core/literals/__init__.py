@@ -11,6 +11,7 @@ One concept per module, lowest first:
 * ``base``: protobuf names, converter signatures, ``Mismatch``, ``got``;
 * ``structs``: untyped dicts on the wire, a generic ``Struct`` (JSON) or msgpack;
 * ``scalars``: the simple kinds' checks of Python values, fillers and decoders;
+* ``timetext``: datetimes and durations as text, one grammar on every Python version;
 * ``types``: the tables (``SIMPLE_KINDS``, ``EXTERNAL_KINDS``), ``describe``, union tags;
 * ``pytypes``: Python types <-> literal types (``literal_type_of``, ``python_type_of``);
 * ``encode`` / ``decode``: ``filler_for``, ``encoder_for`` / ``decoder_for``;
@@ -19,8 +20,8 @@ One concept per module, lowest first:
 and, each loaded when its kind is first met: ``unions`` (choosing a union's
 variant), ``dataclass_fields`` (dataclass-typed STRUCTs, field by field),
 ``floatlist`` (lists of floats packed whole), ``external`` (loads the converters
-``EXTERNAL_KINDS`` names), ``files`` (``File``, ``Directory``) and ``datasets``
-(``pyarrow.Table``).
+``EXTERNAL_KINDS`` names), ``files`` (``File``, ``Directory``), ``datasets``
+(``pyarrow.Table``) and ``parquet`` (the datasets' parquet writer and memory pool).
 
 The names below are imported on first use (PEP 562, as ``shimtask_core`` does):
 ``from shimtask_core.literals import InterfaceCodec`` loads the codec and what it

@@ -7,7 +7,7 @@ every file system pyarrow ships (S3, GCS, Azure, HDFS: ``libarrow_s3``, OpenSSL)
 ``pyarrow.parquet.ParquetWriter`` is a thin wrapper around the writer class of
 ``pyarrow._parquet``; here that class is called with the wrapper's own defaults
 (:data:`WRAPPER_DEFAULTS`), so the file is the one ``pyarrow.parquet.write_table``
-writes, byte for byte (``tests/test_parquet_writer.py`` compares them). That is
+writes, byte for byte (``tests/test_literals_parquet.py`` compares them). That is
 verified for the pyarrow releases in :data:`VERIFIED_MAJORS`; under any other release,
 or if the class is missing, the wrapper is used.
 
