@@ -422,3 +422,19 @@ def test_tests_do_not_import_benchmark_scripts() -> None:
                if adds_bench.search(line)]
     assert not found and not on_path, ("tests importing benchmark scripts (move the shared "
                                        "builders to tests/):\n" + "\n".join(found + on_path))
+
+
+def test_plugin_tests_run_under_the_root_conftest() -> None:
+    """Every plugin's tests get the root ``conftest.py`` (a private index cache, no
+    ``SHIMTASK_*`` policy from the developer's shell), also when run from the plugin's
+    own directory: pytest takes the nearest configuration file as the root, and one
+    under ``plugins/`` would cut the root conftest off."""
+    repo = ROOT.parent
+    assert "def _private_cache(" in (repo / "conftest.py").read_text(encoding="utf-8")
+    assert "[tool.pytest.ini_options]" in (repo / "pyproject.toml").read_text(encoding="utf-8")
+    own = [str(path.relative_to(repo)) for plugin in sorted(repo.glob("plugins/*"))
+           for path in [plugin / "pytest.ini", plugin / "tox.ini", plugin / "setup.cfg",
+                        plugin / "pyproject.toml", plugin / "tests" / "pytest.ini"]
+           if path.is_file() and re.search(r"^\[(pytest|tool:pytest|tool\.pytest\.ini_options)\]",
+                                           path.read_text(encoding="utf-8"), re.MULTILINE)]
+    assert not own, f"pytest configured below the repository root: {own}"
