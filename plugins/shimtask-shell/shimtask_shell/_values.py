@@ -82,6 +82,7 @@ def parse_output(name: str, kind: OutputKind, text: str) -> Any:
     if kind == "str":
         return text.rstrip("\r\n")
     word = text.strip()
+    why = ""
     try:
         if kind == "int":
             return int(word)
@@ -94,8 +95,16 @@ def parse_output(name: str, kind: OutputKind, text: str) -> Any:
                 return False
             raise ValueError(word)
         if kind == "datetime":
-            parsed = dt.datetime.fromisoformat(word.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+            # The core's grammar, not fromisoformat, whose language changes with the Python
+            # version (3.10 refuses 20240501T120000Z and .5Z; 3.11 truncates nanoseconds)
+            from shimtask_core.literals.timetext import parse_datetime
+
+            try:
+                return parse_datetime(word)
+            except ValueError as exc:  # ISO 8601 but no datetime Flyte holds: say why
+                if "is not an ISO 8601" not in str(exc):
+                    why = "it " + str(exc).removeprefix(f"{word!r} ")
+                raise
         if kind == "duration":
             return dt.timedelta(seconds=float(word))
     except (ValueError, OverflowError):
@@ -104,7 +113,8 @@ def parse_output(name: str, kind: OutputKind, text: str) -> Any:
         raise AssertionError(f"not a scalar output kind: {kind}")
     shown = word if len(word) <= 80 else word[:77] + "..."
     raise ValueTypeError(name, _FORMS[kind], f"{shown!r} (the text the command wrote at "
-                         f"{{{{ .outputs.{name} }}}})", direction="output")
+                         f"{{{{ .outputs.{name} }}}}){': ' + why if why else ''}",
+                         direction="output")
 
 
 _FORMS: Final[dict[str, str]] = {

@@ -340,6 +340,31 @@ def test_scalar_outputs_are_read_from_their_files(registry: ExecutorRegistry) ->
         "took": dt.timedelta(seconds=1.5), "msg": "two\nlines"}
 
 
+def test_datetime_output_text_reads_the_same_on_every_python(registry: ExecutorRegistry) -> None:
+    """The core's ISO 8601 grammar (issue 14, finding 8): fromisoformat refused the basic
+    format and a one-digit fraction on 3.10, and truncated nanoseconds on 3.11+."""
+    code = """
+        import sys
+        for path, text in zip(sys.argv[1::2], sys.argv[2::2]):
+            open(path, "w").write(text)
+    """
+    texts = {"basic": "20240501T120000.5Z", "comma": "2024-05-01T14:00:00,25+02:00",
+             "naive": "2024-05-01 12:00"}
+    args = [a for name, text in texts.items() for a in (f"{{{{ .outputs.{name} }}}}", text)]
+    tt = shell_template(py(code, *args), outputs=dict.fromkeys(texts, dt.datetime))
+    noon = dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone.utc)
+    assert run_template(tt, registry=registry) == {
+        "basic": noon.replace(microsecond=500000), "comma": noon.replace(microsecond=250000),
+        "naive": noon}
+    nanos = shell_template(py("import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
+                              "{{ .outputs.when }}", "2024-05-01T12:00:00.123456789Z"),
+                           outputs={"when": dt.datetime})
+    with pytest.raises(ValueTypeError, match=r"output 'when': .*'2024-05-01T12:00:00\.123456789Z'"
+                                             r".*: it is not a valid datetime: '123456789' has "
+                                             r"digits beyond microseconds"):
+        run_template(nanos, registry=registry)
+
+
 def test_a_scalar_output_that_does_not_parse_names_it(registry: ExecutorRegistry) -> None:
     tt = shell_template(py("import sys; open(sys.argv[1], 'w').write('forty-two')",
                            "{{ .outputs.n }}"), outputs={"n": int})
