@@ -185,15 +185,17 @@ class ExecutorContractSuite:
         """The API range contains this core's; a template version outside
         ``task_type_versions`` is refused with VersionMismatch before anything runs."""
         from shimtask_core import API_VERSION, VersionMismatch
+        from shimtask_core.registry import class_requires_api, class_task_type_versions
 
         registry = isolated_registry()
         record = self._record(registry)
         cls = registry.resolve(record.name)
-        for where, bounds in (("class", _api_range(getattr(cls, "requires_api", None))),
+        for where, bounds in (("class", class_requires_api(record, cls)),
                               ("metadata", record.requires_api)):
             assert bounds is None or bounds[0] <= API_VERSION <= bounds[1], (
                 f"the {where} declares API {bounds}, which excludes this core's {API_VERSION}")
-        in_class = _version_set(getattr(cls, "task_type_versions", None))
+        declared = class_task_type_versions(record, cls)  # as the registry reads the class
+        in_class = frozenset(declared) if declared is not None else None
         in_metadata = (frozenset(record.task_type_versions)
                        if record.task_type_versions is not None else None)
         if in_class is not None and in_metadata is not None:
@@ -368,23 +370,6 @@ def _copy(tt: TaskTemplate) -> TaskTemplate:
     copy = type(tt)()
     copy.CopyFrom(tt)
     return copy
-
-
-def _api_range(value: Any) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return (value, value)
-    low, high = value
-    return (int(low), int(high))
-
-
-def _version_set(value: Any) -> frozenset[int] | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return frozenset({value})
-    return frozenset(int(v) for v in value)
 
 
 def _snapshot(root: Path) -> dict[str, str]:
