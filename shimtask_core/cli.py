@@ -237,7 +237,22 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shimtask`` console script; returns the exit status."""
     with _warnings_as_lines():
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            if argv is None:  # the console script: nothing runs in-process after us
+                _stdout_finished()
+
+
+def _stdout_finished() -> None:
+    """The command has printed its result: point stdout (file descriptor 1) at stderr for
+    what runs after it, so ``--json`` stays one JSON document. Plugins' ``atexit`` handlers
+    (an exporter that prints its batch at exit) and threads still running print there."""
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    except (OSError, ValueError):  # a closed pipe or a closed stream: nothing to keep clean
+        pass
 
 
 @contextlib.contextmanager

@@ -74,6 +74,7 @@ class Blobs(ShimTaskExecutor):
 '''
 
 NOISY = '''
+import atexit
 import os
 import subprocess
 import sys
@@ -81,6 +82,7 @@ import sys
 from shimtask_core import ShimTaskExecutor
 
 print("noisy: printed at import")
+atexit.register(print, "noisy: at exit")  # as an exporter printing its batch at exit
 
 
 class Noisy(ShimTaskExecutor):
@@ -251,8 +253,10 @@ def test_prints_of_the_executor_and_its_children_go_to_stderr(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"n": 2}
     for line in ("noisy: printed at import", "noisy: python print",
-                 "noisy: file descriptor 1", "noisy: child process"):
+                 "noisy: file descriptor 1", "noisy: child process", "noisy: at exit"):
         assert line in result.stderr.splitlines()
+    human = user_venv.shimtask("run", str(template), "-i", "n=1")
+    assert human.stdout == "n: 2\n" and "noisy: at exit" in human.stderr
 
 
 # --- finding 5: a list of records takes the union of the keys -------------------------
