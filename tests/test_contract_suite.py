@@ -1,10 +1,12 @@
 """The contract suite catches the faults it promises to catch, in real installed plugins.
 
-Seven plugin distributions are pip-installed into one venv with a pip-installed
+Nine plugin distributions are pip-installed into one venv with a pip-installed
 shimtask-core (so the kit loads through its real ``pytest11`` entry point): one
-that keeps the contract, and six that each break one rule. Each gets the suite
-subclassed exactly as a plugin author would write it; pytest runs them all in
-that venv, and the JUnit report says which checks failed and why.
+that keeps the contract, and eight that each break a rule (one of them by patching
+the core's input decoding, the only way a plugin can let a wrong-typed input
+through). Each gets the suite subclassed exactly as a plugin author would write
+it, plus one suite that names the wrong distribution; pytest runs them all in that
+venv, and the JUnit report says which checks failed and why.
 """
 
 from __future__ import annotations
@@ -67,6 +69,44 @@ class NeedsApi99(Greet):
 
 class OnlyVersion0(Greet):
     task_type_versions = frozenset({0})
+
+
+class NotAnExecutor:
+    """Does the work, but is no ShimTaskExecutor subclass."""
+
+    task_type_versions = frozenset({0, 1})
+
+    def execute_from_model(self, tt, **inputs):
+        return Greet().execute_from_model(tt, **inputs)
+'''
+
+COERCE = GREET + '''
+
+from shimtask_core.literals import codec as _codec
+
+_decode_inputs = _codec.InterfaceCodec.decode_inputs
+
+
+def _lenient(self, literals):
+    """'Be liberal in what you accept': an input its declared type refuses reaches the
+    executor as the literal's text instead of failing the task."""
+    try:
+        return _decode_inputs(self, literals)
+    except Exception:
+        return {name: _text(literal) for name, literal in literals.literals.items()}
+
+
+def _text(literal):
+    primitive = literal.scalar.primitive
+    kind = primitive.WhichOneof("value")
+    return str(getattr(primitive, kind)) if kind else str(literal)
+
+
+_codec.InterfaceCodec.decode_inputs = _lenient
+
+
+class Coerces(Greet):
+    pass
 '''
 
 GREEDY = '''
@@ -114,10 +154,41 @@ class Suite(ExecutorContractSuite):
 
 '''
 
-# executor type -> the suite's checks that must fail, and a phrase each failure says
+# what each suite sets beyond executor_type (its name, unless set here)
+SUITE_BODIES: dict[str, str] = {
+    "kitgoodinprocess": "    in_process = True\n",
+    "kitwrongdist": "    executor_type = 'kitgood'\n    distribution = 'shimtask-kit-other'\n",
+}
+
+#: suites run in a pytest process of their own (see ``outcomes``)
+ALONE = {"kitcoerce"}
+
+# suite -> the checks that must fail, and a phrase each failure says
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "kitgood": {},
     "kitgoodinprocess": {},
+    "kitwrongdist": {
+        "test_entry_point_resolves_to_an_executor":
+            "no installed distribution declares the executor 'kitgood' by distribution "
+            "shimtask-kit-other",
+        "test_declared_versions_are_honoured": "by distribution shimtask-kit-other",
+    },
+    "kitnotexecutor": {
+        "test_entry_point_resolves_to_an_executor":
+            "shimtask_kit_notexecutor:NotAnExecutor is a class <class "
+            "'shimtask_kit_notexecutor.NotAnExecutor'>, not a shimtask_core.ShimTaskExecutor "
+            "subclass",
+        "test_declared_versions_are_honoured": "not a shimtask_core.ShimTaskExecutor subclass",
+        "test_wrong_typed_input_is_a_user_error_naming_it": "PluginLoadError",
+        "test_outputs_match_the_declared_interface": "PluginLoadError",
+        "test_writes_nothing_outside_the_output_prefixes": "PluginLoadError",
+        "test_imports_no_other_executor_plugin": "not a shimtask_core.ShimTaskExecutor subclass",
+    },
+    "kitcoerce": {
+        "test_wrong_typed_input_is_a_user_error_naming_it":
+            "input 'name' (declared str) was sent as a integer literal and the task "
+            "succeeded, with outputs {'greeting': 'Hello, 7!', 'length': 1}",
+    },
     "kitwrites": {
         "test_writes_nothing_outside_the_output_prefixes": "created greeted.txt",
     },
@@ -165,8 +236,12 @@ def kit_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
         build_wheel(root / "w", f"shimtask-kit-{name}", modules={f"shimtask_kit_{name}.py": GREET},
                     executors={f"kit{name}": f"shimtask_kit_{name}:{cls}"})
         for name, cls in (("writes", "Writes"), ("exits", "Exits"),
-                          ("wrongoutput", "WrongOutput"), ("api", "NeedsApi99"))
+                          ("wrongoutput", "WrongOutput"), ("api", "NeedsApi99"),
+                          ("notexecutor", "NotAnExecutor"))
     ]
+    coerce = build_wheel(root / "w", "shimtask-kit-coerce",
+                         modules={"shimtask_kit_coerce.py": COERCE},
+                         executors={"kitcoerce": "shimtask_kit_coerce:Coerces"})
     greedy = build_wheel(root / "w", "shimtask-kit-greedy",
                          modules={"shimtask_kit_greedy.py": GREEDY},
                          executors={"kitgreedy": "shimtask_kit_greedy:Greedy"})
@@ -175,37 +250,52 @@ def kit_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     (versions_src / "pyproject.toml").write_text(VERSIONS_PYPROJECT)
     (versions_src / "shimtask_kit_versions.py").write_text(textwrap.dedent(GREET))
     versions = wheel_from_source(root / "w" / "versions", versions_src, "shimtask-kit-versions")
-    env.install(good, *faulty, greedy, versions)
+    env.install(good, *faulty, coerce, greedy, versions)
     return env
 
 
 @pytest.fixture(scope="module")
 def outcomes(kit_venv: PluginVenv, tmp_path_factory: pytest.TempPathFactory
              ) -> dict[tuple[str, str], tuple[str, str]]:
-    """(executor type, check) -> (outcome, failure text), from one pytest run in the venv."""
+    """(suite, check) -> (outcome, failure text), from pytest runs in the venv.
+
+    pytest runs from a shell whose ``SHIMTASK_*`` variables would break every check
+    (deny everything, a one-byte input limit, a timeout no execution meets, the
+    user's index cache): the suite must not see them, in process or not. The
+    suites of ``ALONE`` get a pytest process each: their plugin patches the core in
+    any process that imports it, as the entry-point check does.
+    """
     project = tmp_path_factory.mktemp("suites")
-    classes = "".join(
-        f"\nclass Test_{name}(Suite):\n    executor_type = {name!r}\n"
-        + ("    in_process = True\n" if name.endswith("inprocess") else "")
-        for name in EXPECTED_FAILURES)
-    (project / "test_suites.py").write_text(SUITES + classes)
     (project / "pytest.ini").write_text("[pytest]\n")
-    report = project / "report.xml"
-    done = kit_venv.run([kit_venv.python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                         f"--junitxml={report}", str(project)], cwd=project)
-    assert report.exists(), done.stdout + done.stderr
+    user_cache = project / "user-cache"
+    hostile = {"SHIMTASK_DENY": "*", "SHIMTASK_ALLOW": "nothing",
+               "SHIMTASK_MAX_INPUTS_BYTES": "1", "SHIMTASK_EXECUTION_TIMEOUT": "0.000001",
+               "SHIMTASK_CACHE_DIR": str(user_cache), "SHIMTASK_NO_INDEX": "0"}
+    runs = [[n for n in EXPECTED_FAILURES if n not in ALONE], *([n] for n in sorted(ALONE))]
     results = {}
-    for case in ET.parse(report).getroot().iter("testcase"):
-        executor = case.attrib["classname"].rpartition(".Test_")[2]
-        failure = case.find("failure")
-        if failure is None:
-            failure = case.find("error")
-        skipped = case.find("skipped")
-        outcome = ("failed" if failure is not None else "skipped" if skipped is not None
-                   else "passed")
-        text = (failure.attrib.get("message", "") + (failure.text or "")
-                if failure is not None else "")
-        results[(executor, case.attrib["name"])] = (outcome, text)
+    for index, names in enumerate(runs):
+        classes = "".join(
+            f"\nclass Test_{name}(Suite):\n    executor_type = {name!r}\n"
+            + SUITE_BODIES.get(name, "")
+            for name in names)
+        test_file = project / f"test_suites_{index}.py"
+        test_file.write_text(SUITES + classes)
+        report = project / f"report-{index}.xml"
+        done = kit_venv.run([kit_venv.python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                             f"--junitxml={report}", str(test_file)], cwd=project, env=hostile)
+        assert report.exists(), done.stdout + done.stderr
+        for case in ET.parse(report).getroot().iter("testcase"):
+            executor = case.attrib["classname"].rpartition(".Test_")[2]
+            failure = case.find("failure")
+            if failure is None:
+                failure = case.find("error")
+            skipped = case.find("skipped")
+            outcome = ("failed" if failure is not None else "skipped" if skipped is not None
+                       else "passed")
+            text = (failure.attrib.get("message", "") + (failure.text or "")
+                    if failure is not None else "")
+            results[(executor, case.attrib["name"])] = (outcome, text)
+    assert not user_cache.exists() or not any(user_cache.iterdir())
     return results
 
 

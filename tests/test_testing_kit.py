@@ -30,15 +30,16 @@ HEAVY = ("flyteidl", "google.protobuf", "shimtask_core.hookspecs", "shimtask_cor
          "shimtask_core.literals", "shimtask_core.template", "shimtask_core.task")
 
 
-def run_pytest(project: Path, test_source: str, env: dict[str, str] | None = None
-               ) -> subprocess.CompletedProcess[str]:
+def run_pytest(project: Path, test_source: str, env: dict[str, str] | None = None,
+               args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """pytest on one test file in ``project`` (outside the repository: no conftest)."""
     (project / "test_it.py").write_text(textwrap.dedent(test_source))
     (project / "pytest.ini").write_text("[pytest]\n")
     base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(project)], cwd=project, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
+                           *(args or []), str(project)], cwd=project,
+                          env={**base, **(env or {})}, capture_output=True, text=True,
+                          timeout=300, check=False)
 
 
 def test_the_plugin_is_inert_in_a_run_that_does_not_use_it(tmp_path: Path) -> None:
@@ -62,6 +63,36 @@ def test_the_plugin_is_inert_in_a_run_that_does_not_use_it(tmp_path: Path) -> No
         capture_output=True, text=True, check=True).stdout)
     ours = [m for m in modules if m.startswith("shimtask_core")]
     assert sorted(set(ours) - set(baseline)) == ["shimtask_core.testing"]
+
+    without = tmp_path / "without"
+    without.mkdir()
+    dump_without = tmp_path / "modules-without.json"
+    done = run_pytest(without, f"""
+        import json, sys
+
+        def test_nothing_of_shimtask(request):
+            assert not request.config.pluginmanager.has_plugin("shimtask")
+            with open({str(dump_without)!r}, "w") as fh:
+                json.dump(sorted(sys.modules), fh)
+        """, args=["-p", "no:shimtask"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    added = set(modules) - set(json.loads(dump_without.read_text()))
+    assert added and all(m == "shimtask_core" or m.startswith("shimtask_core.") for m in added), (
+        f"with the plugin, pytest also loaded {sorted(added)}")
+
+
+def test_importing_the_plugin_costs_a_fraction_of_importing_pytest() -> None:
+    """What every pytest run pays for the plugin, measured: the import of
+    ``shimtask_core.testing`` after pytest's own, best of five fresh interpreters each."""
+    probe = ("import time; t0 = time.perf_counter(); import pytest; t1 = time.perf_counter(); "
+             "import shimtask_core.testing; t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
+    runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(5)]
+    pytest_import = min(float(r[0]) for r in runs)
+    kit_import = min(float(r[1]) for r in runs)
+    assert kit_import < 0.05 * pytest_import, (
+        f"importing the kit took {kit_import * 1e3:.2f} ms, importing pytest "
+        f"{pytest_import * 1e3:.2f} ms")
 
 
 def test_fixtures_ignore_the_users_policy_and_index(tmp_path: Path) -> None:
@@ -155,6 +186,23 @@ def test_a_wrong_literal_is_refused_by_the_declared_type(tmp_path: Path) -> None
     union = make_template("u", "shout", inputs={"x": str | None}).interface.inputs.variables
     refused = wrong_literal(union["x"].type)
     assert refused is not None and refused.scalar.primitive.WhichOneof("value") == "integer"
+
+
+def test_a_codec_that_accepts_every_shape_still_gets_a_wrong_literal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Were the codec to let any literal through (a regression, or a plugin patching it in
+    the test process), the contract suite's wrong-typed-input check must fail, not skip
+    for want of a literal to try: only a union may accept every shape."""
+    from shimtask_core.literals import InterfaceCodec
+
+    tt = make_template("w", "shout", inputs={"word": str, "n": int, "u": str | int})
+    declared = tt.interface.inputs.variables
+    monkeypatch.setattr(InterfaceCodec, "decode_inputs", lambda self, literals: {})
+    word, n = wrong_literal(declared["word"].type), wrong_literal(declared["n"].type)
+    assert word is not None and word.scalar.primitive.WhichOneof("value") == "integer"
+    assert n is not None and n.scalar.primitive.WhichOneof("value") == "string_value"
+    assert wrong_literal(declared["u"].type) is None
 
 
 def test_a_run_that_writes_no_result_breaks_the_contract(tmp_path: Path) -> None:

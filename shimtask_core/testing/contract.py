@@ -100,6 +100,19 @@ class ExecutorContractSuite:
     distribution: ClassVar[str | None] = None
     in_process: ClassVar[bool] = False
 
+    @pytest.fixture(autouse=True)
+    def _no_shimtask_variables(self, tmp_path_factory: pytest.TempPathFactory,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every check runs without the ``SHIMTASK_*`` variables of the shell that started
+        pytest: subprocesses never see them (``isolated_environ``), and neither does an
+        in-process run, which reads the limits (``SHIMTASK_MAX_*``, the timeout) and the
+        log level from this process's environment."""
+        from .environment import CACHE_DIR_VARIABLE, VARIABLE_PREFIX
+
+        for name in [n for n in os.environ if n.startswith(VARIABLE_PREFIX)]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path_factory.mktemp("shimtask-cache")))
+
     # --- what the author provides ---------------------------------------------------
 
     def samples(self, workdir: Path) -> Sequence[Sample]:
@@ -233,6 +246,9 @@ class ExecutorContractSuite:
     def test_wrong_typed_input_is_a_user_error_naming_it(self, tmp_path: Path) -> None:
         """Each input, sent as a literal of the wrong type, is refused as a USER error that
         names it; the executor never sees the value."""
+        from shimtask_core.literals.base import literal_kind
+        from shimtask_core.literals.types import describe
+
         from .values import literal_map, wrong_literal
 
         samples = [s for s in self._samples(tmp_path / "samples")
@@ -251,8 +267,9 @@ class ExecutorContractSuite:
             literals.literals[name].CopyFrom(wrong)
             result = self._run(sample.template, literals, tmp_path / "runs")
             assert result.error is not None, (
-                f"input {name!r} was sent as {wrong.WhichOneof('value')} for "
-                f"{var.type.WhichOneof('type')} and the task succeeded")
+                f"input {name!r} (declared {describe(var.type)}) was sent as "
+                f"{literal_kind(wrong)} and the task succeeded, with outputs {result.outputs}: "
+                f"the executor saw a value its declared type refuses")
             assert (result.error.origin, result.error.code) == ("USER", "ValueTypeError"), (
                 f"input {name!r} of the wrong type: {result.error}")
             assert repr(name) in result.error.message, result.error.message

@@ -70,10 +70,15 @@ def wrong_literal(literal_type: LiteralType) -> Literal | None:
     """A literal that the codec refuses for ``literal_type`` (None if it accepts all shapes).
 
     Found by trying, not by a table, so it stays right for unions and optionals:
-    for ``str | None`` a string is accepted and an integer is the wrong one.
+    for ``str | None`` a string is accepted and an integer is the wrong one. Only a
+    union can accept every shape tried: for any other type a codec that refuses none
+    of them is not checking the type (a regression, or a plugin that patched it), and
+    the answer is a literal of another shape all the same (an integer for a string,
+    else a string), so that a check built on it fails instead of finding nothing to try.
     """
     from flyteidl.core.interface_pb2 import TypedInterface, Variable, VariableMap
     from flyteidl.core.literals_pb2 import LiteralMap
+    from flyteidl.core.types_pb2 import SimpleType
 
     from shimtask_core import ShimTaskError
     from shimtask_core.literals import InterfaceCodec
@@ -87,4 +92,9 @@ def wrong_literal(literal_type: LiteralType) -> Literal | None:
             codec.decode_inputs(probe)
         except ShimTaskError:
             return candidate
-    return None
+    if literal_type.WhichOneof("type") == "union_type":
+        return None
+    string, integer = list(_candidates())[:2]
+    is_string = (literal_type.WhichOneof("type") == "simple"
+                 and literal_type.simple == SimpleType.STRING)
+    return integer if is_string else string
