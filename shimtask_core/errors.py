@@ -8,9 +8,12 @@ table that decides what ``error.pb`` says (USER or SYSTEM, recoverable or not).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-Origin = Literal["USER", "SYSTEM"]
+if TYPE_CHECKING:  # a Literal costs a typing cache lookup at import, on every cold start
+    from typing import Literal
+
+    Origin = Literal["USER", "SYSTEM"]
 
 
 class ShimTaskError(Exception):

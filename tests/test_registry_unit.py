@@ -318,3 +318,19 @@ def test_doctor_isolated_reports_declared_and_class_versions(site: Path, plugin:
     assert report.status == "ok"
     assert report.requires_api == (1, 3)  # both are enforced: the intersection
     assert report.task_type_versions == (1, 2)
+
+
+def test_distribution_names_normalise_as_pep_503_says() -> None:
+    """normalize_dist_name is PEP 503's ``re.sub(r"[-_.]+", "-", name).lower()``, written
+    without ``re`` (a pattern compiled on every cold start): every name over these
+    characters, up to six long, gives the same answer."""
+    import itertools
+    import re
+
+    from shimtask_core.registry.discovery import normalize_dist_name
+
+    for size in range(7):
+        for chars in itertools.product("a_-.Z", repeat=size):
+            name = "".join(chars)
+            assert normalize_dist_name(name) == re.sub(r"[-_.]+", "-", name).lower(), name
+    assert normalize_dist_name("Shimtask_SQLite3") == "shimtask-sqlite3"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from contextvars import ContextVar
+from _contextvars import ContextVar  # the built-in contextvars re-exports (one module less)
 from typing import IO, Any, Final
 
 from flyteidl.core import literals_pb2, types_pb2

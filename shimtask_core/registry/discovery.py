@@ -22,7 +22,6 @@ NAME accepts (``N`` or ``A..B`` items joined by ``|``). The class attributes
 # field annotation given as a string (a ForwardRef each), ~0.15 ms per field of every
 # cold start; evaluated annotations cost nothing.
 import os
-import re
 import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, final
@@ -89,8 +88,17 @@ def plain(value: object) -> object:
 
 
 def normalize_dist_name(name: str) -> str:
-    """PEP 503 normalisation, so ``Shimtask_SQLite3`` and ``shimtask-sqlite3`` are one."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """PEP 503 normalisation, so ``Shimtask_SQLite3`` and ``shimtask-sqlite3`` are one:
+    lower case, each run of ``-``, ``_`` and ``.`` one ``-``. A loop, not ``re.sub``:
+    compiling the pattern would be ~0.1 ms of every cold start."""
+    chars: list[str] = []
+    for char in name.lower():
+        if char in "-_.":
+            if chars and chars[-1] == "-":
+                continue
+            char = "-"
+        chars.append(char)
+    return "".join(chars)
 
 
 def parse_entry_points(text: str, groups: Collection[str]) -> Iterator[tuple[str, str, str]]:

@@ -9,7 +9,6 @@ comma-separated globs; ``SHIMTASK_PREFER``: ``name=dist,...``).
 # No ``from __future__ import annotations`` here: typing.NamedTuple compiles every
 # field annotation given as a string (a ForwardRef each), ~0.15 ms per field of every
 # cold start; evaluated annotations cost nothing.
-import fnmatch
 import os
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -26,6 +25,8 @@ PREFER_ENV = settings.PREFER
 def matches(pattern: str, name: str, dist: str | None) -> bool:
     """A glob against the executor name (case sensitive) or the distribution name
     (both sides PEP 503-normalised, so ``Shimtask_SQL*`` matches ``shimtask-sqlite3``)."""
+    import fnmatch  # only where a pattern is set: the common policy has none
+
     if fnmatch.fnmatchcase(name, pattern):
         return True
     return dist is not None and fnmatch.fnmatchcase(normalize_dist_name(dist),
