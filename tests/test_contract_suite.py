@@ -1,8 +1,8 @@
 """The contract suite catches the faults it promises to catch, in real installed plugins.
 
-Nine plugin distributions are pip-installed into one venv with a pip-installed
+Ten plugin distributions are pip-installed into one venv with a pip-installed
 shimtask-core (so the kit loads through its real ``pytest11`` entry point): one
-that keeps the contract, and eight that each break a rule (one of them by patching
+that keeps the contract, and nine that each break a rule (one of them by patching
 the core's input decoding, the only way a plugin can let a wrong-typed input
 through). Each gets the suite subclassed exactly as a plugin author would write
 it, plus one suite that names the wrong distribution; pytest runs them all in that
@@ -61,6 +61,17 @@ class WrongOutput(Greet):
 
     def execute_from_model(self, tt, **inputs):
         return {"greeting": len(inputs["name"]), "length": len(inputs["name"])}
+
+
+class BlamesTheSystem(Greet):
+    """Reports its own template's fault as a storage failure: SYSTEM, retried by Flyte."""
+
+    def execute_from_model(self, tt, **inputs):
+        if "greeting" not in custom_of(tt):
+            from shimtask_core import StorageError
+
+            raise StorageError("custom://greeting", "read", "no greeting")
+        return super().execute_from_model(tt, **inputs)
 
 
 class NeedsApi99(Greet):
@@ -195,6 +206,9 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "kitexits": {
         "test_executor_exception_becomes_a_user_error": "wrote neither outputs.pb nor error.pb",
     },
+    "kitsystem": {
+        "test_executor_exception_becomes_a_user_error": "origin='SYSTEM'",
+    },
     "kitwrongoutput": {
         "test_outputs_match_the_declared_interface": "output 'greeting': expected str, got int 3",
         "test_writes_nothing_outside_the_output_prefixes": "ValueTypeError",
@@ -237,7 +251,7 @@ def kit_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
                     executors={f"kit{name}": f"shimtask_kit_{name}:{cls}"})
         for name, cls in (("writes", "Writes"), ("exits", "Exits"),
                           ("wrongoutput", "WrongOutput"), ("api", "NeedsApi99"),
-                          ("notexecutor", "NotAnExecutor"))
+                          ("notexecutor", "NotAnExecutor"), ("system", "BlamesTheSystem"))
     ]
     coerce = build_wheel(root / "w", "shimtask-kit-coerce",
                          modules={"shimtask_kit_coerce.py": COERCE},
