@@ -11,13 +11,16 @@ venv, and the JUnit report says which checks failed and why.
 
 from __future__ import annotations
 
+import ast
+import re
 import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from kitenv import core_wheel, installed_core_venv
-from pluginenv import PluginVenv, build_wheel, wheel_from_source
+from pluginenv import REPO, PluginVenv, build_wheel, wheel_from_source
 
 GREET = '''
 import os
@@ -335,3 +338,46 @@ def test_the_suite_fails_exactly_the_broken_rules(
     passed = {check for (name, check), (outcome, _) in outcomes.items()
               if name == executor and outcome == "passed"}
     assert passed == CHECKS - set(expected)
+
+
+def declared_executors(pyproject: str) -> set[str]:
+    """The entry-point names of a pyproject's ``shimtask.executors`` table."""
+    table = re.search(r'^\[project\.entry-points\."shimtask\.executors"\]\n(.*?)(?=^\[|\Z)',
+                      pyproject, re.MULTILINE | re.DOTALL)
+    if table is None:
+        return set()
+    return set(re.findall(r"^\s*\"?([\w.-]+)\"?\s*=", table.group(1), re.MULTILINE))
+
+
+def suites_in(tests: list[Path]) -> dict[str, str]:
+    """executor_type -> the ExecutorContractSuite subclass that checks it, in these files."""
+    found = {}
+    for path in tests:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef) or not any(
+                    (isinstance(b, ast.Name) and b.id == "ExecutorContractSuite")
+                    or (isinstance(b, ast.Attribute) and b.attr == "ExecutorContractSuite")
+                    for b in node.bases):
+                continue
+            for statement in node.body:
+                if (isinstance(statement, ast.Assign)
+                        and any(isinstance(t, ast.Name) and t.id == "executor_type"
+                                for t in statement.targets)
+                        and isinstance(statement.value, ast.Constant)):
+                    found[str(statement.value.value)] = f"{path.name}::{node.name}"
+    return found
+
+
+def test_every_repository_plugin_runs_the_suite_on_each_of_its_executors() -> None:
+    """Issue 11: every plugin in plugins/ runs the contract suite in its own tests, one
+    subclass per executor type its pyproject declares (a plugin without executors,
+    such as shimtask-pyflyte-execute, has none to check)."""
+    checked = {}
+    for plugin in sorted((REPO / "plugins").iterdir()):
+        declared = declared_executors((plugin / "pyproject.toml").read_text())
+        suites = suites_in(sorted((plugin / "tests").glob("test_*.py")))
+        missing = declared - set(suites)
+        assert not missing, (f"{plugin.name} declares executor(s) {sorted(missing)} that no "
+                             f"ExecutorContractSuite subclass in {plugin.name}/tests checks")
+        checked.update({name: f"{plugin.name}/tests/{suites[name]}" for name in declared})
+    assert set(checked) >= {"sqlite", "duckdb", "shell", "sqlalchemy"}, checked
