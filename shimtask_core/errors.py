@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:  # a Literal costs a typing cache lookup at import, on every cold start
     from typing import Literal
 
+    #: Whose fault a failure is, as ``error.pb`` says: the task's (USER) or the platform's
+    #: (SYSTEM).
     Origin = Literal["USER", "SYSTEM"]
 
 
@@ -484,6 +486,8 @@ EXIT_UNWRITTEN: Final = 74
 
 # --- the one table: exception class -> (origin, recoverable) ------------------------
 
+#: Exception class -> (origin, recoverable): what ``error.pb`` says for a failure of that
+#: class (``classify`` looks up its classes, most derived first).
 ERROR_KINDS: Final[dict[type[BaseException], tuple[Origin, bool]]] = {
     TemplateError: ("USER", False),
     UnsupportedType: ("USER", False),

@@ -25,9 +25,13 @@ import pluggy
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
 
+#: The pluggy project name the hook markers carry.
 PROJECT_NAME = "shimtask"
 
+#: Marks a hook specification of shimtask (the core's, below).
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a hook implementation, as a ``shimtask.plugins`` plugin writes
+#: ``@hookimpl(wrapper=True)``.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 

@@ -56,6 +56,7 @@ __all__ = ["PARAMSTYLES", "Paramstyle", "compile_query", "placeholder_names"]
 
 #: The DB-API 2.0 (PEP 249) parameter styles.
 Paramstyle = Literal["named", "pyformat", "qmark", "numeric", "format"]
+#: The values of ``Paramstyle``, for checking a driver's ``paramstyle`` at run time.
 PARAMSTYLES: Final[tuple[str, ...]] = ("named", "pyformat", "qmark", "numeric", "format")
 
 Concat = Literal["||", "CONCAT"]

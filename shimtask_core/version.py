@@ -5,6 +5,7 @@ class, ``shimtask-api=MIN..MAX`` in their metadata); it changes only when the
 contract between the core and its plugins does.
 """
 
+#: The release of shimtask-core.
 __version__ = "0.1.0"
 
 #: The plugin API version; executors declare the range they need in ``requires_api``.

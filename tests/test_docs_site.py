@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
+import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from pluginenv import REPO
 from shimtask_core.cli import build_parser
@@ -86,3 +91,40 @@ def test_the_api_page_is_generated_from_docstrings() -> None:
     for name in ("run_template", "ExecutorRegistry", "ShimTaskExecutor", "make_template",
                  "ExecutorContractSuite", "run_container"):
         assert re.search(rf"^::: shimtask_core\.[\w.]*\b{name}$", page, re.MULTILINE), name
+
+
+def test_sphinx_comments_are_the_docstrings_of_attributes() -> None:
+    """``#:`` above an assignment, or at the end of its line, documents it on the API
+    page (griffe reads docstrings only)."""
+    pytest.importorskip("griffe")
+    hook = load_hook("comment_docstrings")
+    lines = ["x = 1", "#: first", "#: second", "Y = 2", "z: int  #: trailing", "w = 3  # no"]
+    assert hook.comment_above(lines, 4) == "first second"
+    assert hook.comment_above(lines, 5) == "trailing"
+    assert hook.comment_above(lines, 6) is None
+    assert hook.comment_above(lines, 1) is None
+
+
+def test_the_built_api_page_documents_every_public_name_and_no_private_one(
+    tmp_path: Path,
+) -> None:
+    """The site as ``mkdocs build --strict`` makes it: an anchor on the API page for each
+    name ``shimtask_core`` and ``shimtask_core.testing`` export and each fixture of the
+    kit, and none for a private helper (``members: true`` once showed them)."""
+    pytest.importorskip("mkdocs")
+    import shimtask_core
+    import shimtask_core.testing as kit
+
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--site-dir", str(site)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    anchors = set(re.findall(r'id="(shimtask_core\.[\w.]+)"',
+                             (site / "api" / "index.html").read_text()))
+    documented = {anchor.rsplit(".", 1)[1] for anchor in anchors}
+    fixtures = {"shimtask_env", "shimtask_registry", "shimtask_template", "shimtask_literals",
+                "shimtask_run"}
+    public = set(shimtask_core.__all__) | set(kit.__all__) | fixtures
+    assert sorted(public - documented) == []
+    assert sorted(a for a in anchors if re.search(r"\._[^_]", a)) == []

@@ -26,7 +26,10 @@ import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, final
 
+#: The entry-point group of executors: ``name = "module:Class"``, the name a template asks for.
 EXECUTOR_GROUP = "shimtask.executors"
+#: The entry-point group of hook plugins (pluggy ``@hookimpl`` wrappers around every
+#: execution).
 PLUGIN_GROUP = "shimtask.plugins"
 
 API_KEYWORD = "shimtask-api"
