@@ -124,12 +124,18 @@ def create(name: str, directory: str | os.PathLike[str] | None = None) -> list[P
                          f"directory with --dir, or remove it")
     files = _files(names)
     written = []
-    for relative, text in files.items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "x", encoding="utf-8") as fh:  # never over a file that appeared
-            fh.write(text)
-        written.append(path)
+    try:
+        for relative, text in files.items():
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as fh:  # never over a file that appeared
+                fh.write(text)
+            written.append(path)
+    except OSError as exc:  # a place the user cannot write to is the user's to fix
+        where = exc.filename or target
+        done = f" ({len(written)} of {len(files)} files were written)" if written else ""
+        raise UsageError(f"cannot write the plugin to {where}: "
+                         f"{exc.strerror or exc}{done}") from exc
     return written
 
 

@@ -77,6 +77,16 @@ def test_an_existing_non_empty_directory_is_refused_untouched(tmp_path: Path) ->
     assert (empty / "pyproject.toml").is_file()
 
 
+def test_a_directory_that_cannot_be_made_is_a_usage_error(tmp_path: Path) -> None:
+    """Not 'internal error' (exit 70): the path is the user's to fix, and is named."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    refused = shimtask("plugins", "new", "greet", "--dir", str(blocker / "sub"), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        f"shimtask: error: cannot write the plugin to {blocker / 'sub'}: Not a directory")
+
+
 @pytest.mark.parametrize("name", ["Greet", "9lives", "my db", "a--b", "x_", "_x", "über",
                                   "shimtask-", "a" * 61, ""])
 def test_invalid_names_are_refused_in_one_line(tmp_path: Path, name: str) -> None:
