@@ -33,6 +33,7 @@ from .errors import LimitExceeded, UsageError
 from .limits import current
 from .literals import INT64_MAX, INT64_MIN, describe, got
 from .literals.timetext import duration_from_seconds, parse_datetime, parse_duration
+from .literals.types import declares_dataclass
 
 _SIMPLE = types_pb2.SimpleType
 #: How a non-finite double is written in JSON (protobuf's JSON mapping), and read back.
@@ -240,7 +241,7 @@ def _from_json(lt: types_pb2.LiteralType, value: Any) -> Any:
         reader = _JSON_READERS.get(lt.simple)
         if reader is not None:
             return reader(value)
-        if lt.simple == _SIMPLE.STRUCT and lt.structure.dataclass_type:
+        if lt.simple == _SIMPLE.STRUCT and declares_dataclass(lt):
             return _dataclass(lt, value)
         return value  # a generic dict or a binary: the codec checks what it can hold
     if kind == "collection_type":
@@ -346,7 +347,9 @@ def _dataclass(lt: types_pb2.LiteralType, value: Any) -> Any:
     unknown is the codec's to say."""
     if not isinstance(value, Mapping):
         raise _Bad(f"expected {describe(lt)} (a JSON object), got {got(value)}")
-    fields = lt.structure.dataclass_type
+    from .literals.dataclass_fields import declared_fields  # for a dataclass only
+
+    fields = declared_fields(lt)
     return {key: _nested(fields[key], item, f"[{key!r}]") if key in fields else item
             for key, item in value.items()}
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
@@ -355,6 +356,50 @@ def test_one_dataclass_output_may_be_returned_by_its_name() -> None:
     with pytest.raises(Exception, match=r"output 'point': expected dict \(dataclass Point\), "
                                         r"got a dict without field\(s\) 'y', 'when'"):
         codec.encode_outputs({"x": 1})
+
+
+class Mood(enum.Enum):
+    CALM = "calm"
+    BUSY = "busy"
+
+
+@dataclasses.dataclass
+class Event:
+    at: dt.datetime
+    mood: Mood = Mood.CALM
+    took: dt.timedelta = dt.timedelta(seconds=90)
+    where: Optional[Point] = None  # noqa: UP045 - the flytekit spelling
+
+
+def test_an_optional_dataclass_output_takes_an_instance_or_its_name_and_checks_fields(
+) -> None:
+    """Inside a union flytekit keeps only the dataclass's JSON schema (its tag replaces the
+    field types), and so does make_template: the fields are read from the schema. An
+    instance with datetime, enum and timedelta fields was refused as a generic dict, and
+    {"event": {...}} was silently stored as a dataclass with a field "event"."""
+    tt = make_template("t", "x", outputs={"event": Optional[Event]})  # noqa: UP045
+    variant = tt.interface.outputs.variables["event"].type.union_type.variants[0]
+    assert not variant.structure.dataclass_type and variant.metadata.fields["properties"]
+    codec = InterfaceCodec(tt.interface)
+    when = dt.datetime(2024, 5, 6, tzinfo=dt.timezone.utc)
+    value = {"at": when, "mood": "busy", "took": dt.timedelta(seconds=90), "where": None}
+    for result in (Event(when, Mood.BUSY), {"event": Event(when, Mood.BUSY)},
+                   {"event": {**value, "mood": Mood.BUSY}}):
+        assert codec.decode_outputs(codec.encode_outputs(result)) == {"event": value}
+    assert codec.decode_outputs(codec.encode_outputs(None)) == {"event": None}
+    for wrong in ({"event": {"at": when}, "extra": 1}, {"at": when, "zzz": 2}, {"mood": "calm"}):
+        with pytest.raises(Exception, match=r"output 'event': expected dict \(dataclass Event\) "
+                                            r"\| none, got dict"):
+            codec.encode_outputs(wrong)
+    # as flytekit writes an Optional[Event] (msgpack, the datetime as ISO text), read back
+    literals = literals_pb2.LiteralMap()
+    union = literals.literals["event"].scalar.union
+    union.type.CopyFrom(variant)
+    union.value.scalar.binary.tag = "msgpack"
+    union.value.scalar.binary.value = pytest.importorskip("msgpack").packb(
+        {"at": "2024-05-06T00:00:00", "mood": "busy", "took": 90.0})
+    assert codec.decode_outputs(literals) == {
+        "event": {"at": when, "mood": "busy", "took": dt.timedelta(seconds=90)}}
 
 
 # --- finding 11: URIs in literals are absolute --------------------------------------

@@ -74,6 +74,9 @@ def from_json(py_type: Any, value: Any) -> Any:
         (Meeting, {"title": "t", "at": "2024-05-06T07:08:09Z", "length": 60},
          {"title": "t", "at": WHEN, "length": dt.timedelta(minutes=1)}),
         (list[Optional[int]], [1, None, 3.0], [1, None, 3]),  # noqa: UP045
+        # in a union only the dataclass's JSON schema is left: its fields are read from it
+        (Optional[Meeting], {"title": "t", "at": "20240506T070809Z", "length": "1m"},  # noqa: UP045
+         {"title": "t", "at": WHEN, "length": dt.timedelta(minutes=1)}),
     ],
 )
 def test_json_values_are_read_by_declared_type(py_type: Any, value: Any, expected: Any) -> None:

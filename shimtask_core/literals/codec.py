@@ -23,7 +23,7 @@ from ..errors import (
 from .base import Decoder, LimitMismatch, Literal, LiteralMap, Mismatch, SimpleType, got
 from .decode import decoder_for
 from .encode import encoder_for, filler_for
-from .types import describe, nesting
+from .types import declares_dataclass, describe, nesting
 
 
 class _Variable:
@@ -48,10 +48,23 @@ class _Variable:
         self.encode = encoder_for(lt, fill=self.fill)
         self.optional = _accepts_none(lt)
         self.is_dict = _is_dict_type(lt)
-        #: the field names of a dataclass type (None for any other type)
-        self.fields = (frozenset(lt.structure.dataclass_type)
-                       if lt.WhichOneof("type") == "simple" and lt.structure.dataclass_type
-                       else None)
+        #: the field names of a dataclass type, or of an optional one (None for any other)
+        self.fields = _dataclass_field_names(lt)
+
+
+def _dataclass_field_names(lt: types_pb2.LiteralType) -> frozenset[str] | None:
+    """The field names of a dataclass type, or of the one dataclass in a union (an
+    ``Optional[Point]``); None for any other type."""
+    kind = lt.WhichOneof("type")
+    if kind == "union_type":
+        found = [names for v in lt.union_type.variants
+                 if (names := _dataclass_field_names(v)) is not None]
+        return found[0] if len(found) == 1 else None
+    if kind != "simple" or lt.simple != SimpleType.STRUCT or not declares_dataclass(lt):
+        return None
+    from .dataclass_fields import declared_fields  # when one is met (import cost)
+
+    return frozenset(declared_fields(lt))
 
 
 def _accepts_none(lt: types_pb2.LiteralType) -> bool:

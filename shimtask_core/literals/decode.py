@@ -15,7 +15,7 @@ from ..errors import UnsupportedType
 from .base import Decoder, LimitMismatch, Mismatch, SimpleType, got, literal_kind
 from .scalars import decode_float, via_msgpack
 from .structs import decode_dict
-from .types import EXTERNAL_KINDS, SIMPLE_KINDS, describe
+from .types import EXTERNAL_KINDS, SIMPLE_KINDS, declares_dataclass, describe
 
 
 def decoder_for(lt: types_pb2.LiteralType, *, level: int = 0) -> Decoder:
@@ -120,7 +120,7 @@ def _struct_decoder(lt: types_pb2.LiteralType, level: int) -> Decoder:
     def read(lit: literals_pb2.Literal) -> Any:
         return decode_dict(lit, room)
 
-    if not lt.structure.dataclass_type:
+    if not declares_dataclass(lt):
         return read
     from .dataclass_fields import dataclass_normalizer  # when one is met (import cost)
 

@@ -17,7 +17,7 @@ from ..errors import UnsupportedType
 from .base import Encoder, Filler, LimitMismatch, Literal, Mismatch, SimpleType, got
 from .scalars import fill_float
 from .structs import fill_generic, fill_msgpack_dict
-from .types import EXTERNAL_KINDS, SIMPLE_KINDS, describe, is_msgpack_struct
+from .types import EXTERNAL_KINDS, SIMPLE_KINDS, declares_dataclass, describe, is_msgpack_struct
 
 
 def filler_for(lt: types_pb2.LiteralType, *, by_reference: bool = False,
@@ -149,7 +149,7 @@ def _struct_filler(lt: types_pb2.LiteralType, level: int) -> Filler:
     def write(value: Any, target: literals_pb2.Literal) -> None:
         write_at(value, target, room)
 
-    if not lt.structure.dataclass_type:
+    if not declares_dataclass(lt):
         return write
     from .dataclass_fields import dataclass_normalizer  # when one is met (import cost)
 

@@ -81,7 +81,8 @@ SIMPLE_KINDS: Final[dict[int, SimpleKind]] = {
                                     {"type": "string", "format": "date-time"}),
     SimpleType.DURATION: SimpleKind("timedelta", _dt.timedelta, (_dt.timedelta,), "duration",
                                     scalars.check_duration, scalars.fill_duration,
-                                    scalars.decode_duration, {"type": "number"}),
+                                    scalars.decode_duration,
+                                    {"type": "number", "format": "time-delta"}),  # mashumaro's
     SimpleType.BINARY: SimpleKind("binary", Any, (bytes,), "binary",
                                   None, scalars.fill_binary, scalars.decode_binary,
                                   {"type": "object"}),
@@ -147,13 +148,21 @@ def describe(lt: types_pb2.LiteralType) -> str:
     return f"untyped ({kind or 'no type'})"
 
 
+def declares_dataclass(lt: types_pb2.LiteralType) -> bool:
+    """Whether a STRUCT type declares a dataclass: by its field types
+    (``structure.dataclass_type``), or only by the JSON schema in its ``metadata``, as
+    flytekit declares one inside a union (the variant's structure holds just its tag)."""
+    return bool(lt.structure.dataclass_type) or (
+        lt.HasField("metadata") and "properties" in lt.metadata.fields)
+
+
 def _dataclass_title(lt: types_pb2.LiteralType) -> str:
     if not lt.HasField("metadata"):
         return ""
     title = lt.metadata.fields.get("title")
     if title is not None and title.WhichOneof("kind") == "string_value":
         return str(title.string_value)
-    return "?" if lt.structure.dataclass_type else ""
+    return "?" if declares_dataclass(lt) else ""
 
 
 _COMPOUND_TAGS: Final = {
