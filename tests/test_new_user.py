@@ -41,7 +41,7 @@ from shimtask_core import (
     template_to_json,
 )
 from shimtask_core.context import ExecutionContext, using_context
-from shimtask_core.literals import InterfaceCodec
+from shimtask_core.literals import InterfaceCodec, struct_type
 from shimtask_core.template import parse_template
 
 PLUGIN = '''
@@ -296,6 +296,18 @@ def test_a_numpy_bool_is_a_bool() -> None:
     codec = InterfaceCodec(make_template("t", "x", outputs={"ok": bool}).interface)
     assert codec.decode_outputs(codec.encode_outputs(np.True_)) == {"ok": True}
     assert codec.decode_outputs(codec.encode_outputs(np.bool_(False))) == {"ok": False}
+    # inside a dict too ("expected dict, got bool np.True_"), as a pandas row's to_dict() has
+    row = {"ok": np.True_, "n": np.int64(3), "x": np.float32(1.5), "flags": [np.bool_(False)]}
+    plain = {"ok": True, "n": 3, "x": 1.5, "flags": [False]}
+    generic, rows = (make_template("t", "x", outputs={"row": t}) for t in (dict, list[dict]))
+    in_msgpack = make_template("t", "x", outputs={"row": dict})
+    in_msgpack.interface.outputs.variables["row"].type.CopyFrom(struct_type(msgpack=True))
+    for tt, value, expected in ((generic, row, plain), (in_msgpack, row, plain),
+                                (rows, [row], [plain])):
+        codec = InterfaceCodec(tt.interface)
+        decoded = codec.decode_outputs(codec.encode_outputs(value))["row"]
+        assert decoded == expected
+        assert type(decoded["ok"] if isinstance(decoded, dict) else decoded[0]["ok"]) is bool
 
 
 def test_make_template_declares_a_dataclass_as_flytekit_does() -> None:

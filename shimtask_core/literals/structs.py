@@ -82,6 +82,15 @@ def instance_fields(value: Any) -> dict[str, Any] | None:
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
 
 
+def numpy_number(value: Any) -> bool | int | float | None:
+    """A numpy bool, integer or float scalar as the Python value (what ``df.iloc[0]
+    .to_dict()`` puts in a dict), else None; numpy is never imported for this."""
+    if type(value).__module__ != "numpy" or getattr(value, "ndim", None) != 0:
+        return None
+    item = value.item()
+    return item if isinstance(item, (bool, int, float)) else None
+
+
 def _max_depth() -> int:
     from ..limits import current  # the environment's SHIMTASK_MAX_DEPTH
 
@@ -123,6 +132,9 @@ def plain_json(value: Any, path: str, depth: int = 1, limit: int | None = None) 
     fields = instance_fields(value)
     if fields is not None:
         return plain_json(fields, path, depth, limit)
+    number = numpy_number(value)
+    if number is not None:
+        return plain_json(number, path, depth, limit)
     raise Mismatch("dict of JSON values", f"{got(value)} at {path or 'top'}")
 
 
@@ -164,6 +176,9 @@ def plain_msgpack(value: Any, path: str, depth: int = 1, limit: int | None = Non
     fields = instance_fields(value)
     if fields is not None:
         return plain_msgpack(fields, path, depth, limit)
+    number = numpy_number(value)
+    if number is not None:
+        return plain_msgpack(number, path, depth, limit)
     raise Mismatch("msgpack value", f"{got(value)} at {path or 'top'}")
 
 
