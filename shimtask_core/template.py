@@ -16,7 +16,6 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from .errors import TemplateError
-from .literals import struct_to_python
 from .registry.naming import EXECUTOR_TYPE_FIELD, executor_type_of
 
 TaskTemplate = tasks_pb2.TaskTemplate
@@ -140,6 +139,8 @@ def custom_of(tt: tasks_pb2.TaskTemplate) -> dict[str, Any]:
     flytekit's own reading gives floats (``5`` becomes ``5.0``), because a
     protobuf Struct stores every number as a double.
     """
+    from .literals.structs import struct_to_python  # for executors that read custom
+
     return struct_to_python(tt.custom) if tt.HasField("custom") else {}
 
 

@@ -14,7 +14,6 @@ from flyteidl.core import literals_pb2, types_pb2
 from ..errors import UnsupportedType
 from .base import Decoder, LimitMismatch, Mismatch, SimpleType, got, literal_kind
 from .scalars import decode_float, via_msgpack
-from .structs import decode_dict
 from .types import EXTERNAL_KINDS, SIMPLE_KINDS, declares_dataclass, describe
 
 
@@ -115,6 +114,8 @@ def _enum_decoder(lt: types_pb2.LiteralType) -> Decoder:
 
 
 def _struct_decoder(lt: types_pb2.LiteralType, level: int) -> Decoder:
+    from .structs import decode_dict  # when a dict type is met
+
     room = max(1, _limits().depth - level)
 
     def read(lit: literals_pb2.Literal) -> Any:

@@ -16,7 +16,6 @@ from flyteidl.core import literals_pb2, types_pb2
 from ..errors import UnsupportedType
 from .base import Encoder, Filler, LimitMismatch, Literal, Mismatch, SimpleType, got
 from .scalars import fill_float
-from .structs import fill_generic, fill_msgpack_dict
 from .types import EXTERNAL_KINDS, SIMPLE_KINDS, declares_dataclass, describe, is_msgpack_struct
 
 
@@ -143,6 +142,8 @@ def _enum_filler(lt: types_pb2.LiteralType) -> Filler:
 
 def _struct_filler(lt: types_pb2.LiteralType, level: int) -> Filler:
     """A dict's filler; its content nests at most as deep as the levels above leave."""
+    from .structs import fill_generic, fill_msgpack_dict  # when a dict type is met
+
     write_at = fill_msgpack_dict if is_msgpack_struct(lt) else fill_generic
     room = max(1, _limits().depth - level)
 

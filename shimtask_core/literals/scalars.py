@@ -15,8 +15,9 @@ from typing import Any
 from flyteidl.core import literals_pb2
 
 from .base import INT64_MAX, INT64_MIN, MSGPACK, Mismatch, got, literal_kind
-from .structs import msgpack_dumps, msgpack_literal, msgpack_loads, plain_msgpack
-from .timetext import MAX_DURATION_SECONDS, duration_from_seconds, parse_datetime
+
+# structs (msgpack) and timetext (ISO 8601 text) are imported where a value needs them:
+# an execution whose values are plain scalars loads neither (two modules, ~0.2 ms).
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -81,6 +82,8 @@ def check_datetime(value: Any) -> _dt.datetime:
 def check_duration(value: Any) -> _dt.timedelta:
     if not isinstance(value, _dt.timedelta):
         raise Mismatch("timedelta", got(value))
+    from .timetext import MAX_DURATION_SECONDS
+
     if abs(value.days) * 86400 > MAX_DURATION_SECONDS:
         raise Mismatch("timedelta", f"{value}, which is beyond the longest duration Flyte "
                                     f"can hold (+-10,000 years)")
@@ -105,6 +108,8 @@ def seconds(value: Any) -> float:
 
 def parse_iso_datetime(value: Any) -> _dt.datetime:
     if isinstance(value, str):
+        from .timetext import parse_datetime
+
         try:
             return parse_datetime(value)
         except ValueError:
@@ -114,6 +119,8 @@ def parse_iso_datetime(value: Any) -> _dt.datetime:
 
 def parse_seconds(value: Any) -> _dt.timedelta:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        from .timetext import duration_from_seconds
+
         try:
             return duration_from_seconds(value)
         except (ValueError, OverflowError) as exc:
@@ -168,6 +175,8 @@ def fill_binary(value: Any, target: literals_pb2.Literal) -> None:
         binary.value = bytes(value)
         binary.SetInParent()
         return
+    from .structs import msgpack_dumps, plain_msgpack
+
     binary.value = msgpack_dumps(plain_msgpack(value, ""))
     binary.tag = MSGPACK
 
@@ -177,6 +186,8 @@ def fill_binary(value: Any, target: literals_pb2.Literal) -> None:
 
 def via_msgpack(lit: literals_pb2.Literal, check: Callable[[Any], Any], expected: str) -> Any:
     """Values that propeller resolved out of a msgpack dataclass arrive as msgpack binaries."""
+    from .structs import msgpack_literal
+
     found, value = msgpack_literal(lit)
     if not found:
         raise Mismatch(expected, literal_kind(lit))
@@ -256,5 +267,7 @@ def decode_binary(lit: literals_pb2.Literal) -> Any:
         raise Mismatch("binary", literal_kind(lit))
     binary = lit.scalar.binary
     if binary.tag == MSGPACK:
+        from .structs import msgpack_loads
+
         return msgpack_loads(binary.value)
     return binary.value
