@@ -439,6 +439,27 @@ def test_a_relative_raw_output_prefix_gives_absolute_uris(user_venv: PluginVenv,
     assert Path(uri).read_text() == "hello"
 
 
+def test_a_relative_raw_output_prefix_from_python_gives_absolute_uris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python API's ExecutionContext takes the prefix as given: the URIs written are
+    absolute all the same (files, datasets, and a parquet file given as a dataset)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    monkeypatch.chdir(tmp_path)
+    Path("in.txt").write_text("x")
+    pq.write_table(pa.table({"a": [1]}), "rows.parquet")
+    codec = InterfaceCodec(make_template("t", "x", outputs={"f": File, "t": pa.Table,
+                                                            "p": pa.Table}).interface)
+    with using_context(ExecutionContext(raw_output_prefix="rel")):
+        literals = codec.encode_outputs({"f": "in.txt", "t": pa.table({"a": [2]}),
+                                         "p": "rows.parquet"}).literals
+    uris = [literals["f"].scalar.blob.uri, literals["t"].scalar.structured_dataset.uri,
+            literals["p"].scalar.structured_dataset.uri]
+    assert all(uri.startswith(f"{tmp_path / 'rel'}/") for uri in uris), uris
+
+
 # --- finding 12: shimtask run passes local inputs by path, scratch space per run ------
 
 

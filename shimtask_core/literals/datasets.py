@@ -207,7 +207,9 @@ def dataset_filler(lt: types_pb2.LiteralType, *, by_reference: bool = False) -> 
                 raise Mismatch(expected, f"a table without the declared column(s) "
                                          f"{', '.join(map(repr, missing))} (it has "
                                          f"{', '.join(present) or 'no columns'})")
-            uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
+            # a local prefix made absolute: the URI is read from other directories
+            uri = storage.join(storage.absolute(current_context().raw_output_prefix),
+                               uuid.uuid4().hex)
             if stream is None:
                 _write(table, uri, options, expected)
             else:
@@ -227,7 +229,7 @@ def _existing_dataset_uri(text: str, expected: str, by_reference: bool = False) 
         raise Mismatch(expected, f"{text!r}, {storage.missing(local)}")
     if by_reference:
         return os.path.abspath(local)
-    uri = storage.join(current_context().raw_output_prefix, uuid.uuid4().hex)
+    uri = storage.join(storage.absolute(current_context().raw_output_prefix), uuid.uuid4().hex)
     if os.path.isdir(local):
         storage.put(local, uri, recursive=True)
     else:

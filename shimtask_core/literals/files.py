@@ -228,7 +228,9 @@ def _output_uri(value: Any, multi: bool, expected: str, by_reference: bool = Fal
 
 def upload(local: str, *, multi: bool) -> str:
     """Copy a local file or directory under the raw output prefix; returns its new URI."""
-    prefix = current_context().raw_output_prefix
+    # a local prefix made absolute (ExecutionContext(raw_output_prefix="out") from Python):
+    # the URI is read from other directories
+    prefix = storage.absolute(current_context().raw_output_prefix)
     folder = storage.join(prefix, uuid.uuid4().hex)
     uri = folder if multi else storage.join(folder, os.path.basename(local.rstrip("/")))
     storage.put(local, uri, recursive=multi)
