@@ -167,8 +167,12 @@ def _execute(venv: PluginVenv, files: dict[str, Path], extra: dict[str, str] | N
 
 #: What ``shimtask execute`` of an int -> int template from local files must not load
 #: (``json``: the index is read with its C scanner; ``signal``: handlers go through
-#: ``_signal``; ``zlib``: the index name's crc32 comes from ``binascii``).
+#: ``_signal``; ``zlib``: the index name's crc32 comes from ``binascii``; ``contextvars``:
+#: the built-in ``_contextvars`` it re-exports; ``fnmatch``: only for allow/deny
+#: patterns; structs and timetext: only for msgpack, dicts and ISO 8601 text).
 EXECUTE_NEVER = (*OPTIONAL, "pluggy", "google.protobuf.json_format", "json", "signal", "zlib",
+                 "contextvars", "fnmatch",
+                 "shimtask_core.literals.structs", "shimtask_core.literals.timetext",
                  "shimtask_core.textinput", "shimtask_core.sqltemplate",
                  "shimtask_core.registry.doctor", "shimtask_core.registry.hooks",
                  "shimtask_core.hookspecs", "shimtask_core.testing",
@@ -186,7 +190,8 @@ def test_execute_and_run_budgets_and_no_plugin_manager_without_hook_plugins(
     assert status == 0 and output.strip() == "o0: 2"
     run_never = [m for m in EXECUTE_NEVER  # run parses and prints JSON, and makes a
                  if m not in ("google.protobuf.json_format", "shimtask_core.textinput",
-                              "json", "zlib")]  # scratch directory (shutil loads zlib)
+                              "json", "zlib", "fnmatch",  # scratch directory (shutil: zlib,
+                              "shimtask_core.literals.timetext")]  # fnmatch); -i's text
     assert loaded(modules, run_never) == []
 
     # Once a hook plugin is installed, the manager is built and the wrapper sees the run:
