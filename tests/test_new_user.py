@@ -366,8 +366,12 @@ def test_one_dataclass_output_may_be_returned_by_its_name() -> None:
     assert codec.decode_outputs(codec.encode_outputs({"point": value})) == {"point": value}
     assert codec.decode_outputs(codec.encode_outputs(value)) == {"point": value}
     with pytest.raises(Exception, match=r"output 'point': expected dict \(dataclass Point\), "
-                                        r"got a dict without field\(s\) 'y', 'when'"):
+                                        r"got a dict without field\(s\) 'y', 'when'$"):
         codec.encode_outputs({"x": 1})
+    # a misspelt output name: what is missing and what is unknown, in one message
+    with pytest.raises(Exception, match=r"got a dict without field\(s\) 'x', 'y', 'when' and "
+                                        r"with unknown field\(s\) 'pont'$"):
+        codec.encode_outputs({"pont": value})
 
 
 class Mood(enum.Enum):

@@ -103,13 +103,11 @@ def dataclass_normalizer(lt: types_pb2.LiteralType, decoding: bool) -> Normalize
                 raise Mismatch(expected, got(value))
             value = instance
         missing = [n for n in required if n not in value]
-        if missing:
-            raise Mismatch(expected, f"a dict without field(s) {', '.join(map(repr, missing))}")
-        if closed:
-            unknown = sorted(str(k) for k in value if k not in fields)
-            if unknown:
-                raise Mismatch(expected, f"a dict with unknown field(s) "
-                                          f"{', '.join(map(repr, unknown))}")
+        unknown = sorted(str(k) for k in value if k not in fields) if closed else []
+        if missing or unknown:  # both in one message: {"pont": {...}} lacks x and y *and*
+            without = f"without field(s) {', '.join(map(repr, missing))}" if missing else ""
+            extra = f"with unknown field(s) {', '.join(map(repr, unknown))}" if unknown else ""
+            raise Mismatch(expected, f"a dict {' and '.join(filter(None, (without, extra)))}")
         return {k: _nested(fields.get(k), v, f"[{k!r}]") for k, v in value.items()}
 
     return normalize
