@@ -198,6 +198,8 @@ def _int_text(text: str) -> int:
             number = float(stripped)  # 7.0 and 1e3 are integers too
         except ValueError:
             raise _Bad(f"invalid literal for int() with base 10: {text!r}") from None
+        if math.isinf(number) and stripped.lower().lstrip("+-") not in ("inf", "infinity"):
+            raise _Bad(f"expected int (64-bit), got {stripped}, which overflows int64") from None
     return _int(number)
 
 

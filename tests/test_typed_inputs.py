@@ -142,6 +142,7 @@ def test_infinity_and_nan_are_taken_when_asked_for_by_name() -> None:
         (dt.timedelta, "inf", "not a finite duration"),
         (dt.timedelta, "1e20", "beyond the longest duration"),
         (int, "99999999999999999999", "overflows int64"),
+        (int, "1e400", "got 1e400, which overflows int64"),  # was "got float inf"
     ],
 )
 def test_out_of_range_text_is_a_usage_error(py_type: Any, value: str, message: str) -> None:
