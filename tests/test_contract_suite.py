@@ -200,7 +200,7 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     },
     "kitcoerce": {
         "test_wrong_typed_input_is_a_user_error_naming_it":
-            "input 'name' (declared str) was sent as a integer literal and the task "
+            "input 'name' (declared str) was sent as an integer literal and the task "
             "succeeded, with outputs {'greeting': 'Hello, 7!', 'length': 1}",
     },
     "kitwrites": {

@@ -95,17 +95,23 @@ def got(value: Any) -> str:
 
 
 def literal_kind(lit: literals_pb2.Literal) -> str:
-    """What a literal holds, for error messages (``a string_value literal``)."""
+    """What a literal holds, for error messages (``a string_value literal``, ``an
+    integer literal``)."""
     kind = lit.WhichOneof("value")
     if kind == "scalar":
         scalar_kind = lit.scalar.WhichOneof("value")
         if scalar_kind == "primitive":
-            return f"a {lit.scalar.primitive.WhichOneof('value')} literal"
+            return _a(f"{lit.scalar.primitive.WhichOneof('value')} literal")
         if scalar_kind == "binary":
             tag = lit.scalar.binary.tag
             return f"a binary literal (tag {tag!r})" if tag else "a binary literal"
-        return f"a {scalar_kind} literal"
-    return f"a {kind} literal" if kind else "an empty literal"
+        return _a(f"{scalar_kind} literal")
+    return _a(f"{kind} literal") if kind else "an empty literal"
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article (the kinds are lower-case ASCII words)."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def is_dataframe_type(cls: type) -> bool:
