@@ -812,6 +812,15 @@ def _plugins_index(registry: Any, args: argparse.Namespace) -> int:
 # --- serve --------------------------------------------------------------------------------
 
 
+_SERVE_EXAMPLES = """\
+examples:
+  shimtask serve --port 8000
+  shimtask serve --port 8000 --workers 16 --timeout 300 --metrics-port 9090
+  shimtask serve --port 8443 --tls-cert server.pem --tls-key server.key
+  SHIMTASK_DENY=shell shimtask serve --port 8000
+"""
+
+
 def _add_serve_parser(commands: Any) -> None:
     serve = commands.add_parser(
         "serve", help="serve every installed executor to Flyte as a connector (gRPC)",
@@ -821,7 +830,7 @@ def _add_serve_parser(commands: Any) -> None:
         "installed, allowed executor type is advertised by ListAgents, which also picks up "
         "plugins pip-installed since the start (so does SIGHUP). SIGTERM drains in-flight work "
         "for --grace seconds, then exits 0. One JSON line per request on stderr. Needs "
-        "shimtask-core[serve].")
+        "shimtask-core[serve].", formatter_class=_formatter(), epilog=_SERVE_EXAMPLES)
     serve.add_argument("--host", metavar="HOST", help="address to listen on (default [::])")
     serve.add_argument("--port", type=int, metavar="N",
                        help="gRPC port (default 8000; 0 picks a free one, named in the "

@@ -788,6 +788,8 @@ def test_every_example_in_the_help_is_a_valid_command() -> None:
                 for line in text.split("\nexamples:\n", 1)[1].replace("\\\n", "").splitlines()
                 if line.strip().startswith("shimtask ") and "COMMAND" not in line]
     assert len(examples) >= 8
+    commands = {shlex.split(example)[1] for example in examples}
+    assert {"execute", "run", "plugins", "serve"} <= commands, commands
     for example in examples:
         parser.parse_args(shlex.split(example)[1:])  # argparse exits on a wrong one
 
