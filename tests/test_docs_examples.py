@@ -5,7 +5,11 @@ comments, built into distributions with their own pyproject.toml, pip-installed
 into a fresh venv and run through the CLI. Every ``shimtask plugins list`` sample
 in docs/ is compared with what the command prints in the environment the page
 describes, and getting-started's commands and Python example run as written:
-if a page drifts from the product, this fails.
+if a page drifts from the product, this fails. So do literals.md's executors, the
+testing kit's test modules (run in a plugin made by ``shimtask plugins new``),
+cli.md's synopses (against the parser) and discovery.md's ``plugins doctor`` and
+``plugins index`` samples (issue 14, finding 22). The plugin pages are held by
+each plugin's own tests (``plugins/*/tests/test_*_docs.py``, ``test_examples.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,3 +247,151 @@ def test_the_readmes_commands_run_as_written(sqlite_venv: PluginVenv, tmp_path: 
             assert json.loads(result.stdout)["results"][0] == {"name": "Tokyo",
                                                                "population": 13960000}
     assert (tmp_path / "out" / "outputs.pb").is_file()
+
+
+# --- the pages' Python examples run as written ---------------------------------------
+
+
+def _python_blocks(page: Path) -> list[str]:
+    return [body for lang, body in _blocks_of(page) if lang == "python"]
+
+
+def test_the_literals_pages_executors_run_as_written(tmp_path: Path) -> None:
+    """docs/literals.md: each block alone (its own imports), its executor run on values."""
+    from shimtask_core import ExecutorRegistry, File, run_template
+    from shimtask_core.context import ExecutionContext, using_context
+
+    stats_code, convert_code = _python_blocks(REPO / "docs" / "literals.md")
+    stats: dict[str, Any] = {}
+    convert: dict[str, Any] = {}
+    exec(compile(stats_code, "docs/literals.md", "exec"), stats)
+    exec(compile(convert_code, "docs/literals.md", "exec"), convert)
+    registry = ExecutorRegistry(path=[])
+    registry.register("stats", stats["Stats"])
+    registry.register("convert", convert["Convert"])
+    tt = make_template("s", "stats", inputs={"xs": list[float]},
+                       outputs={"count": int, "mean": float})
+    assert run_template(tt, registry=registry, xs=[1.0, 2.0, 6.0]) == {"count": 3, "mean": 3.0}
+    source = tmp_path / "in.csv"
+    source.write_text("a,b\n")
+    tt = make_template("c", "convert", inputs={"data": File}, outputs={"out": File})
+    with using_context(ExecutionContext(raw_output_prefix=str(tmp_path / "raw"))):
+        out = run_template(tt, registry=registry, data=str(source))
+    assert out.read_text() == "A,B\n"  # "uploaded under the raw output prefix"
+    assert out.uri.startswith(f"{tmp_path / 'raw'}/") and out.uri.endswith("/out.csv")
+
+
+#: The Python blocks of the testing kit's pages, by index: the test modules a plugin author
+#: copies, run in a plugin made by ``shimtask plugins new greet`` as the pages say, each
+#: written to its ``# tests/...`` file name (or the one given here); the rest only show a
+#: part of one (``...``, another plugin's fixture). A new block fails until it is placed.
+KIT_MODULES = {("testing-kit.md", 0): None, ("testing-kit.md", 1): "tests/test_greet_container.py",
+               ("contract-suite.md", 0): None}
+KIT_FRAGMENTS = {("contract-suite.md", 1), ("contract-suite.md", 2)}
+
+
+def test_the_testing_kit_pages_tests_pass_in_a_new_plugin(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from kitenv import core_wheel, installed_core_venv
+
+    blocks = {(page, i): body for page in ("testing-kit.md", "contract-suite.md")
+              for i, body in enumerate(_python_blocks(REPO / "docs" / page))}
+    assert set(blocks) == set(KIT_MODULES) | KIT_FRAGMENTS, "place the new block above"
+    made = subprocess.run([sys.executable, "-m", "shimtask_core.cli", "plugins", "new", "greet"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "shimtask-greet"
+    written = []
+    for key, name in KIT_MODULES.items():
+        body = blocks[key]
+        name = name or body.split("\n", 1)[0].removeprefix("# ").strip()
+        (project / name).write_text(body)  # tests/test_contract.py: the page's, not ours
+        written.append(name)
+    env = installed_core_venv(tmp_path / "env", core_wheel(tmp_path / "core"))
+    env.install(wheel_from_source(tmp_path / "wheels", project, "shimtask-greet"))
+    tested = env.run([env.python, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *written],
+                     cwd=project)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    passed = set(re.findall(r"^PASSED (\S+)", tested.stdout, re.MULTILINE))
+    for name in ("test_greet.py::test_the_entry_point_is_mine", "test_greet.py::test_greets",
+                 "test_greet.py::test_as_flyte_runs_it",
+                 "test_greet_container.py::test_a_wrong_type_is_a_user_error"):
+        assert f"tests/{name}" in passed, tested.stdout
+    from shimtask_core.testing import ExecutorContractSuite
+
+    suite = {n for n in dir(ExecutorContractSuite) if n.startswith("test_")}
+    assert {p.rpartition("::")[2] for p in passed
+            if p.startswith("tests/test_contract.py::TestGreetContract::")} == suite
+    assert " skipped" not in tested.stdout.strip().splitlines()[-1], tested.stdout
+
+
+def test_the_cli_pages_synopses_name_every_option_and_only_real_ones() -> None:
+    """docs/cli.md's usage blocks: each option shown is one the command takes, and each
+    option the command shows in its --help (not --debug, given anywhere, nor the long
+    spelling of -i) is in its synopsis."""
+    import argparse
+
+    from shimtask_core.cli import build_parser
+
+    def command(words: list[str]) -> argparse.ArgumentParser:
+        parser = build_parser()
+        for word in words:
+            subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            if not subparsers or word not in subparsers[0].choices:
+                break
+            parser = subparsers[0].choices[word]
+        return parser
+
+    synopses: list[str] = []
+    for lang, body in _blocks_of(REPO / "docs" / "cli.md"):
+        for line in body.splitlines():
+            code = line.split("#", 1)[0]
+            if code.strip().startswith("shimtask "):
+                synopses.append(code)
+            elif lang == "text" and synopses and code.strip():
+                synopses[-1] += " " + code  # a continuation line
+    assert len(synopses) >= 7
+    for synopsis in synopses:
+        parser = command(synopsis.split()[1:])
+        shown = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", synopsis))
+        options = {o for a in parser._actions if a.help != argparse.SUPPRESS
+                   for o in a.option_strings} - {"-h", "--help", "--debug", "--input"}
+        every = {o for a in parser._actions for o in a.option_strings}
+        assert shown <= every, f"{parser.prog}: no such option {sorted(shown - every)}"
+        assert options <= shown, f"{parser.prog}: the page omits {sorted(options - shown)}"
+
+
+def test_the_discovery_pages_doctor_sample_is_what_it_prints(tmp_path: Path) -> None:
+    """docs/discovery.md's ``plugins doctor`` sample, in the environment it shows: a
+    working plugin, one importing a package that is not installed, one denied."""
+    (sample,) = [body for lang, body in _blocks_of(REPO / "docs" / "discovery.md")
+                 if body.startswith("$ shimtask plugins doctor\n")]
+    echo = "from shimtask_core import ShimTaskExecutor\n\n\nclass Echo(ShimTaskExecutor):\n" \
+           "    def execute_from_model(self, tt, /, **inputs):\n        return dict(inputs)\n"
+    env = PluginVenv(tmp_path / "env")
+    env.install(
+        build_wheel(tmp_path, "shimtask-demo", modules={"shimtask_demo.py": echo},
+                    executors={"echo": "shimtask_demo:Echo"}, version="1.0.0"),
+        build_wheel(tmp_path, "shimtask-reports",
+                    modules={"shimtask_reports.py": "import jinja2\n" + echo},
+                    executors={"report": "shimtask_reports:Report"}, version="0.3.0"),
+        build_wheel(tmp_path, "shimtask-legacy", modules={"shimtask_legacy.py": echo},
+                    executors={"legacy": "shimtask_legacy:Old"}, version="0.1.0"))
+    result = env.shimtask("plugins", "doctor", env={"SHIMTASK_DENY": "legacy"})
+    assert result.returncode == 1  # one is broken
+    assert result.stdout == sample.split("\n", 1)[1]
+    # the page's `plugins index` sample: the same lines, but for paths and numbers
+    (index,) = [body for lang, body in _blocks_of(REPO / "docs" / "discovery.md")
+                if body.startswith("$ shimtask plugins index\n")]
+
+    def shape(text: str) -> list[str]:
+        text = re.sub(r"\d+(?:\.\d+)?", "N", re.sub(r"index-[0-9a-f]{8}", "index-H", text))
+        return [re.sub(r"^(index file: |  )\S+", r"\1PATH", line) for line in text.splitlines()]
+
+    env.shimtask("plugins", "index")  # built; the second run finds it fresh, as shown
+    shown = shape(env.shimtask("plugins", "index").stdout)
+    before, _, after = index.split("\n", 1)[1].partition("\n  ...\n")  # "...": elided lines
+    head, tail = shape(before), shape(after)
+    assert tail and shown[:len(head)] == head and shown[-len(tail):] == tail, shown
