@@ -12,7 +12,7 @@ import os
 # contextvars.py only re-exports the built-in _contextvars: importing the shim is one
 # more module (~0.1 ms) on every cold start.
 from _contextvars import ContextVar
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import final
 
 _FIELDS = ("raw_output_prefix", "output_prefix", "working_dir", "checkpoint_path",
@@ -23,9 +23,10 @@ _FIELDS = ("raw_output_prefix", "output_prefix", "working_dir", "checkpoint_path
 class ExecutionContext:
     """The locations of one execution (all URIs or local paths); immutable.
 
-    ``raw_output_prefix`` defaults to ``shimtask-raw`` in the system's temporary
-    directory; ``working_dir`` is where downloads go (None: the temporary
-    directory). A plain class with slots rather than a frozen dataclass: importing
+    ``raw_output_prefix`` defaults to a private directory of this process in the
+    system's temporary directory (``shimtask-raw-*``, mode 0700; removed at exit if
+    nothing was written there); ``working_dir`` is where downloads go (None: the
+    temporary directory). A plain class with slots rather than a frozen dataclass: importing
     ``dataclasses`` (and ``inspect``) would cost every ``shimtask execute``.
     """
 
@@ -41,7 +42,7 @@ class ExecutionContext:
                  working_dir: str | None = None, checkpoint_path: str | None = None,
                  prev_checkpoint: str | None = None) -> None:
         if raw_output_prefix is None:
-            raw_output_prefix = os.path.join(_tmp(), "shimtask-raw")
+            raw_output_prefix = _process_raw_dir()
         set_ = object.__setattr__  # one call per field: a server builds one per request
         set_(self, "raw_output_prefix", raw_output_prefix)
         set_(self, "output_prefix", output_prefix)
@@ -71,10 +72,26 @@ class ExecutionContext:
         return f"ExecutionContext({fields})"
 
 
-def _tmp() -> str:
-    import tempfile  # ~7 ms with shutil: not on the path of an execution that names its prefixes
+_raw_dir: list[str] = []  # this process's default raw output directory, once made
 
-    return tempfile.gettempdir()
+
+def _process_raw_dir() -> str:
+    """Where outputs go when nobody named a place: one directory per process, made by
+    ``mkdtemp`` (mode 0700, a name no other user can predict or make first), never a
+    directory shared by every user of the machine. Outputs written there are the
+    caller's and stay; a directory left empty is removed at exit."""
+    if not _raw_dir:
+        import atexit
+        import tempfile  # ~7 ms with shutil: not for an execution that names its prefixes
+
+        _raw_dir.append(tempfile.mkdtemp(prefix="shimtask-raw-"))
+        atexit.register(_remove_if_empty, _raw_dir[0])
+    return _raw_dir[0]
+
+
+def _remove_if_empty(path: str) -> None:
+    with suppress(OSError):
+        os.rmdir(path)  # fails, keeping it, once an output was written into it
 
 
 _current: ContextVar[ExecutionContext | None] = ContextVar(

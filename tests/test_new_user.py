@@ -859,3 +859,52 @@ def test_a_misspelt_option_gets_the_subcommands_usage_and_the_closest_option(
     nested = user_venv.shimtask("plugins", "list", "--jsn")
     assert nested.stderr.strip().splitlines()[-1] == (
         "shimtask plugins list: error: unrecognized arguments: --jsn (did you mean --json?)")
+
+
+_DEFAULT_RAW = """
+import sys
+from shimtask_core import make_template
+from shimtask_core.literals import InterfaceCodec
+
+if sys.argv[1] == "table":
+    import pyarrow as pa
+
+    codec = InterfaceCodec(make_template("t", "x", outputs={"t": pa.Table}).interface)
+    literals = codec.encode_outputs({"t": pa.table({"a": [1]})}).literals
+    print(literals["t"].scalar.structured_dataset.uri)
+else:
+    from shimtask_core.context import current_context
+
+    print(current_context().raw_output_prefix)
+"""
+
+
+def test_python_api_outputs_go_to_a_private_directory_of_the_process(tmp_path: Path) -> None:
+    """From Python, with no raw output prefix named, outputs are written to a directory
+    of this process (mode 0700, a new name each time), not one shared by every user of
+    the machine; one that nothing was written into is gone at exit (finding 12)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyarrow")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+
+    def run(kind: str) -> Path:
+        done = subprocess.run([sys.executable, "-c", _DEFAULT_RAW, kind], env=env,
+                              capture_output=True, text=True, check=True)
+        return Path(done.stdout.strip())
+
+    first, second = run("table"), run("table")
+    for output in (first, second):
+        assert output.is_dir() and any(output.iterdir())  # the parquet file(s)
+        private = output.relative_to(tmpdir).parts[0]
+        assert private.startswith("shimtask-raw-") and private != "shimtask-raw"
+        assert (tmpdir / private).stat().st_mode & 0o777 == 0o700
+    assert first.relative_to(tmpdir).parts[0] != second.relative_to(tmpdir).parts[0]
+
+    unused = run("none")
+    assert unused.parent == tmpdir and unused.name.startswith("shimtask-raw-")
+    assert not unused.exists()  # made for the default context, empty, removed at exit
+    assert len(list(tmpdir.iterdir())) == 2
