@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple, final
+from typing import TYPE_CHECKING, Any, final
 
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2
 
@@ -46,19 +46,30 @@ _ORIGINS = {
 
 
 @final
-class ExecutionResult(NamedTuple):
+class ExecutionResult:
     """What one container execution wrote.
 
     ``ok``: outputs.pb was written at ``uri``. Otherwise error.pb was written at
     ``uri`` (``written``), or, when ``written`` is false, neither file could be
     written and ``write_error`` says why (Flyte then sees no result at all).
+
+    A class with slots, not a ``typing.NamedTuple``: under postponed annotations the
+    named tuple compiles each field's annotation (a ForwardRef each) on every cold start.
     """
 
-    ok: bool
-    uri: str
-    error: errors_pb2.ContainerError | None = None
-    written: bool = True
-    write_error: str | None = None
+    __slots__ = ("error", "ok", "uri", "write_error", "written")
+
+    def __init__(self, ok: bool, uri: str, error: errors_pb2.ContainerError | None = None,
+                 written: bool = True, write_error: str | None = None) -> None:
+        self.ok = ok
+        self.uri = uri
+        self.error = error
+        self.written = written
+        self.write_error = write_error
+
+    def __repr__(self) -> str:
+        return (f"ExecutionResult(ok={self.ok!r}, uri={self.uri!r}, written={self.written!r}, "
+                f"write_error={self.write_error!r})")
 
 
 def load_template(uri: str, limits: Limits | None = None) -> TaskTemplate:

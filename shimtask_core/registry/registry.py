@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, final
+from typing import TYPE_CHECKING, Any, final
 
 from ..errors import (
     ExecutorConflict,
@@ -57,14 +57,25 @@ ExecutorClass = type[ShimTaskExecutor[Any]]
 
 
 @final
-class Resolution(NamedTuple):
+class Resolution:
     """What resolving a template gave: the executor type ``name``, the ``executor``
     class, and the entry point it came from (for an executor given as a class or
-    registered in-process, a record of that class with no distribution)."""
+    registered in-process, a record of that class with no distribution).
 
-    name: str
-    executor: ExecutorClass
-    record: EntryPointRecord
+    A class with slots, not a ``typing.NamedTuple``: under postponed annotations the
+    named tuple compiles each field's annotation (a ForwardRef each) on every cold start.
+    """
+
+    __slots__ = ("executor", "name", "record")
+
+    def __init__(self, name: str, executor: ExecutorClass, record: EntryPointRecord) -> None:
+        self.name = name
+        self.executor = executor
+        self.record = record
+
+    def __repr__(self) -> str:
+        return (f"Resolution(name={self.name!r}, executor={self.executor!r}, "
+                f"record={self.record!r})")
 
 
 class ExecutorRegistry:
