@@ -82,7 +82,7 @@ def _assert_limit(error: errors_pb2.ContainerError | None, variable: str, *words
 
 
 def test_every_limit_has_its_variable_and_default() -> None:
-    assert set(VARIABLES) == set(Limits._fields)
+    assert set(VARIABLES) == set(Limits.__slots__)
     assert all(v.startswith("SHIMTASK_") for v in VARIABLES.values())
     assert Limits.from_env({}) == Limits()
     assert classify(LimitExceeded("x", "depth", 3, 2, variable="V")) == (
