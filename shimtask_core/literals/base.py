@@ -8,7 +8,7 @@ into the code that dispatches to them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from flyteidl.core import literals_pb2, types_pb2
 
@@ -118,27 +118,3 @@ def is_dataframe_type(cls: type) -> bool:
     """Whether ``cls`` is ``pyarrow.Table`` or ``pandas.DataFrame``, without importing either."""
     root = cls.__module__.split(".")[0]
     return (root, cls.__name__) in (("pyarrow", "Table"), ("pandas", "DataFrame"))
-
-
-class ExternalConverter(Protocol):
-    """The converter of a literal kind whose data lives outside the literal (blob, dataset).
-
-    The codec finds it through :data:`shimtask_core.literals.types.EXTERNAL_KINDS` and
-    imports its module only when a type of that kind is met.
-    """
-
-    def python_type(self, lt: types_pb2.LiteralType) -> Any:
-        """The Python type a value of ``lt`` decodes to."""
-
-    def filler(self, lt: types_pb2.LiteralType, *, by_reference: bool = False) -> Filler:
-        """The strict filler of ``lt``; ``by_reference``: a local path is written as is
-        (made absolute), not uploaded."""
-
-    def decoder(self, lt: types_pb2.LiteralType, *, lazy: bool = False) -> Decoder:
-        """The decoder of ``lt``; ``lazy``: a reference to the data, nothing read."""
-
-    def literal_type(self, py_type: type) -> types_pb2.LiteralType | None:
-        """The literal type declaring ``py_type`` when it is one of this kind's, else None."""
-
-    def value_kinds(self, value: Any) -> tuple[str, ...] | None:
-        """The union kinds a value of this kind fits (``("file",)``), else None."""
