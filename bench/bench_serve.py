@@ -238,10 +238,13 @@ def cold_env(work: Path) -> dict[str, str]:
 
 
 def count_instructions(name: str, argv: list[str], port: int, work: Path,
-                       env: dict[str, str], tt: Any, inputs: Any, requests: int) -> float:
+                       env: dict[str, str], tt: Any, inputs: Any, requests: int,
+                       clients: int = 1) -> float:
     """User-space instructions per request of one server (valgrind's callgrind, counting
-    only while ``requests`` calls run one after another): a measure the machine's noise
-    does not move, which leaves out the kernel's share of a request."""
+    only while ``requests`` calls run, from ``clients`` concurrent clients each calling
+    one after another): a measure the machine's noise does not move, which leaves out
+    the kernel's share of a request. Valgrind runs one thread at a time, so with many
+    clients this counts the work of waiting and waking, not the contention of 2 cores."""
     out = work / f"callgrind-{name}.out"
     for old in work.glob(f"{out.name}*"):
         old.unlink()
@@ -252,16 +255,28 @@ def count_instructions(name: str, argv: list[str], port: int, work: Path,
     prefix = str(work / f"out-callgrind-{name}")
     try:
         wait_serving(address, tt, inputs, prefix, proc, timeout=300)
-        with grpc.insecure_channel(address) as channel:
-            stub = agent_pb2_grpc.SyncAgentServiceStub(channel)
-            for _ in range(100):  # warm: templates prepared, code paths taken once
+        channels = [grpc.insecure_channel(address) for _ in range(clients)]
+        stubs = [agent_pb2_grpc.SyncAgentServiceStub(c) for c in channels]
+        for k in range(max(100, clients)):  # warm: templates prepared, paths taken once
+            execute(stubs[k % clients], tt, inputs, prefix)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
+                       capture_output=True)
+        counts = [requests // clients + (k < requests % clients) for k in range(clients)]
+
+        def client(stub: Any, n: int) -> None:
+            for _ in range(n):
                 execute(stub, tt, inputs, prefix)
-            subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
-                           capture_output=True)
-            for _ in range(requests):
-                execute(stub, tt, inputs, prefix)
-            subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
-                           capture_output=True)
+
+        threads = [threading.Thread(target=client, args=(stub, n))
+                   for stub, n in zip(stubs, counts, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
+                       capture_output=True)
+        for c in channels:
+            c.close()
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
                        capture_output=True)
     finally:
@@ -289,7 +304,9 @@ def main() -> int:
                         help="comma-separated templates to run (default: inc,sqlite)")
     parser.add_argument("--callgrind", type=int, default=0, metavar="N",
                         help="instead of timing, count the user-space instructions of N "
-                             "requests at 1 client, ours and the floor, under valgrind")
+                             "requests, ours and the floor, under valgrind")
+    parser.add_argument("--callgrind-clients", type=int, default=1, metavar="C",
+                        help="concurrent clients sending the --callgrind requests (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shimtask-bench-serve-"))
@@ -309,7 +326,8 @@ def main() -> int:
         "sqlite": literals_pb2.LiteralMap.FromString((FIXTURES / "inputs.pb").read_bytes()),
     }
     if args.callgrind:
-        return callgrind_main(venv, work, templates, inputs, args.callgrind, args.json)
+        return callgrind_main(venv, work, templates, inputs, args.callgrind,
+                              args.callgrind_clients, args.json)
     fk = flytekit_python()
     starters = {"ours": lambda: start_ours(venv, work),
                 "floor": lambda: start_floor(venv.python, work)}
@@ -362,7 +380,8 @@ def main() -> int:
 
 
 def callgrind_main(venv: PluginVenv, work: Path, templates: dict[str, Any],
-                   inputs: dict[str, Any], requests: int, path: str | None) -> int:
+                   inputs: dict[str, Any], requests: int, clients: int,
+                   path: str | None) -> int:
     results: dict[str, dict[str, float]] = {}
     for template, tt in templates.items():
         for name in ("ours", "floor"):
@@ -372,15 +391,16 @@ def callgrind_main(venv: PluginVenv, work: Path, templates: dict[str, Any],
                     if name == "ours" else
                     [str(venv.python), str(HERE / "serve_floor.py"), "--port", str(port)])
             per = count_instructions(name, argv, port, work, venv.env(), tt, inputs[template],
-                                     requests)
+                                     requests, clients)
             results.setdefault(template, {})[name] = per
-            print(f"{template:6} {name:5} {per:12,.0f} instructions per request", flush=True)
+            print(f"{template:6} {name:5} {per:12,.0f} instructions per request "
+                  f"({clients} clients)", flush=True)
         ratio = results[template]["ours"] / results[template]["floor"]
         results[template]["ratio"] = ratio
         print(f"{template:6} ours / floor: {ratio:.2f}x", flush=True)
     if path:
-        Path(path).write_text(json.dumps({"callgrind_instructions_per_request": results},
-                                         indent=2))
+        Path(path).write_text(json.dumps({"callgrind_instructions_per_request": results,
+                                          "clients": clients}, indent=2))
     return 0
 
 

@@ -43,12 +43,13 @@ class ExecutionContext:
                  prev_checkpoint: str | None = None) -> None:
         if raw_output_prefix is None:
             raw_output_prefix = _process_raw_dir()
-        set_ = object.__setattr__  # one call per field: a server builds one per request
-        set_(self, "raw_output_prefix", raw_output_prefix)
-        set_(self, "output_prefix", output_prefix)
-        set_(self, "working_dir", working_dir)
-        set_(self, "checkpoint_path", checkpoint_path)
-        set_(self, "prev_checkpoint", prev_checkpoint)
+        # Each slot through its own descriptor: a server builds one per request, and
+        # object.__setattr__ by name costs three times as much.
+        _set_raw_output_prefix(self, raw_output_prefix)
+        _set_output_prefix(self, output_prefix)
+        _set_working_dir(self, working_dir)
+        _set_checkpoint_path(self, checkpoint_path)
+        _set_prev_checkpoint(self, prev_checkpoint)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"ExecutionContext is immutable: cannot set {name!r}")
@@ -71,6 +72,9 @@ class ExecutionContext:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
         return f"ExecutionContext({fields})"
 
+
+(_set_raw_output_prefix, _set_output_prefix, _set_working_dir, _set_checkpoint_path,
+ _set_prev_checkpoint) = (vars(ExecutionContext)[name].__set__ for name in _FIELDS)
 
 _raw_dir: list[str] = []  # this process's default raw output directory, once made
 
@@ -111,6 +115,13 @@ def current_context() -> ExecutionContext:
     """The context of the running execution, or a local default outside one."""
     ctx = _current.get()
     return ctx if ctx is not None else _default_context()
+
+
+#: What :func:`using_context` does on entry and exit, as two C calls: for the dispatch of
+#: an execution, which a server runs per request (the context manager is three Python
+#: calls more). ``reset_current`` takes what ``set_current`` returned.
+set_current = _current.set
+reset_current = _current.reset
 
 
 def using_context(ctx: ExecutionContext | None) -> AbstractContextManager[ExecutionContext]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .context import ExecutionContext, using_context
+from .context import ExecutionContext, current_context, reset_current, set_current
 from .errors import ExecutorFailed, ShimTaskError, TemplateError
 from .executor import ShimTaskExecutor
 from .literals import InterfaceCodec
@@ -46,15 +46,25 @@ class ExecutableTemplateShimTask:
         self._resolution = executor_type
         self._task_template = tt
         check_input_names(tt, executor_type.executor)
-        try:
-            self._executor = executor_type.executor()
-        except ShimTaskError:
-            raise
-        except Exception as exc:  # the plugin's own __init__: its fault, not the framework's
-            raise ExecutorFailed(executor_type.name, exc) from exc
+        self._executor = _new_executor(executor_type)
         # A server reuses one prepared codec per interface (building one costs more than a
         # trivial execution); it must have been built for this template's interface.
         self._codec: InterfaceCodec | None = codec
+
+    @classmethod
+    def prepared(cls, tt: TaskTemplate, resolution: Resolution, registry: ExecutorRegistry,
+                 codec: InterfaceCodec) -> ExecutableTemplateShimTask:
+        """The task the constructor makes, for a template whose input names already
+        passed :func:`check_input_names` for this executor (an identical template did):
+        a server runs the same template again and again, and the check costs as much
+        as the rest of building the task. The executor is a fresh instance, as always."""
+        task = cls.__new__(cls)
+        task._registry = registry
+        task._resolution = resolution
+        task._task_template = tt
+        task._executor = _new_executor(resolution)
+        task._codec = codec
+        return task
 
     @property
     def executor(self) -> ShimTaskExecutor[Any]:
@@ -122,10 +132,14 @@ class ExecutableTemplateShimTask:
         """
         codec = self.codec
         inputs = codec.decode_inputs(input_literal_map)
-        with using_context(ctx if isinstance(ctx, ExecutionContext) else None):
+        # using_context(), without the context manager's calls
+        token = set_current(ctx if isinstance(ctx, ExecutionContext) else current_context())
+        try:
             params = self.pre_execute(ctx)
             result = self.post_execute(params, self.execute(**inputs))
             return codec.encode_outputs(result)
+        finally:
+            reset_current(token)
 
     def run(self, inputs: Mapping[str, Any], ctx: ExecutionContext | None = None) -> Any:
         """Run on Python values exactly as a cluster would: the inputs are validated and
@@ -156,6 +170,15 @@ def run_template(tt: TaskTemplate, /, **inputs: Any) -> Any:
     else:
         registry = default_registry()
     return ExecutableTemplateShimTask(tt, registry.resolution(tt), registry=registry).run(inputs)
+
+
+def _new_executor(resolution: Resolution) -> ShimTaskExecutor[Any]:
+    try:
+        return resolution.executor()
+    except ShimTaskError:
+        raise
+    except Exception as exc:  # the plugin's own __init__: its fault, not the framework's
+        raise ExecutorFailed(resolution.name, exc) from exc
 
 
 def check_input_names(tt: TaskTemplate, executor_cls: type[ShimTaskExecutor[Any]]) -> None:

@@ -23,7 +23,7 @@ from ..errors import ExecutionTimeout, ExecutorFailed, TaskLost
 from ..literals import InterfaceCodec
 from ..literals.files import DOWNLOADS
 from ..runtime import error_document
-from ..task import ExecutableTemplateShimTask
+from ..task import ExecutableTemplateShimTask, check_input_names
 
 if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import LiteralMap
@@ -66,7 +66,7 @@ class Outcome:
     __slots__ = ("_resource", "code", "executor_type", "outcome", "outputs")
 
     def __init__(self, resource: agent_pb2.Resource | None, executor_type: str, outcome: str,
-                 code: str | None = None, *, outputs: LiteralMap | None = None) -> None:
+                 code: str | None = None, outputs: LiteralMap | None = None) -> None:
         self._resource = resource
         self.outputs = outputs
         self.executor_type = executor_type
@@ -75,7 +75,7 @@ class Outcome:
 
     @classmethod
     def succeeded(cls, outputs: LiteralMap, executor_type: str) -> Outcome:
-        return cls(None, executor_type, "succeeded", outputs=outputs)
+        return cls(None, executor_type, "succeeded", None, outputs)  # by position: cheaper
 
     @property
     def resource(self) -> agent_pb2.Resource:
@@ -90,19 +90,22 @@ class Outcome:
         field 5, the phase, as protobuf writes them)."""
         if self._resource is None and self.outputs is not None:
             data: bytes = self.outputs.SerializeToString()
-            return b"\x12" + varint(len(data)) + data + _PHASE_SUCCEEDED
+            n = len(data)
+            size = ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)
+            return b"\x12" + size + data + _PHASE_SUCCEEDED
         serialized: bytes = self.resource.SerializeToString()
         return serialized
 
 
-_SMALL = [bytes((n,)) for n in range(0x80)]
+#: The varint of each ``n < 0x80``: one byte, looked up without a call.
+ONE_BYTE_VARINTS: Final = tuple(bytes((n,)) for n in range(0x80))
 _PHASE_SUCCEEDED: Final = b"\x28" + bytes((SUCCEEDED,))  # field 5, varint
 
 
 def varint(n: int) -> bytes:
     """``n`` as a protobuf varint."""
     if n < 0x80:
-        return _SMALL[n]
+        return ONE_BYTE_VARINTS[n]
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
@@ -142,6 +145,7 @@ class TemplateCache:
         hit = self._prepared.get(key)
         if hit is None:
             resolution = self._registry.resolution(tt)
+            check_input_names(tt, resolution.executor)  # once: the tasks are made prepared()
             hit = Prepared(resolution, self._codec(tt, resolution.executor.lazy_datasets))
             if len(self._prepared) >= self._limit:  # a bound, not an LRU: templates repeat
                 self._prepared.clear()
@@ -204,14 +208,17 @@ def execute(
     try:
         if templates is not None:
             prepared = templates.get(tt)
-            resolution, codec = prepared.resolution, prepared.codec
+            label = prepared.resolution.name
+            task = ExecutableTemplateShimTask.prepared(tt, prepared.resolution, registry,
+                                                       prepared.codec)
         else:
-            resolution, codec = registry.resolution(tt), None
-        label = resolution.name
-        task = ExecutableTemplateShimTask(tt, resolution, registry=registry, codec=codec)
-        ctx = ExecutionContext(raw_output_prefix=storage.join(output_prefix, RAW_DIR),
-                               output_prefix=output_prefix,
-                               working_dir=scratch.root if scratch is not None else None)
+            resolution = registry.resolution(tt)
+            label = resolution.name
+            task = ExecutableTemplateShimTask(tt, resolution, registry=registry)
+        # raw_output_prefix, output_prefix, working_dir (by position: a call by keyword
+        # costs more than building the context)
+        ctx = ExecutionContext(storage.join(output_prefix, RAW_DIR), output_prefix,
+                               scratch.root if scratch is not None else None)
         outputs = task.dispatch_execute(ctx, inputs)
     except SystemExit as exc:  # sys.exit in executor code: the executor's fault, not ours
         return failure(ExecutorFailed(label, exc), label)
