@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -321,6 +323,21 @@ def gated(tmp: Path, name: str = "gate") -> tuple[Any, Path, Path]:
     tt = task(name, "gate", {"x": int}, {"o0": int},
               custom={"gate": str(gate), "started": str(started)})
     return tt, gate, started
+
+
+def metric(port: int, name: str) -> float:
+    """One unlabelled sample of a server's Prometheus scrape."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not in the scrape"
+    return float(match.group(1))
+
+
+def threads_of(pid: int) -> int:
+    """How many threads the process ``pid`` has now."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("Threads:", 1)[1].split()[0])
 
 
 def wait_until(predicate: Any, timeout: float = 30, what: str = "condition") -> None:

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -32,7 +33,9 @@ from connector import (
     decode,
     encode,
     gated,
+    metric,
     task,
+    threads_of,
     wait_until,
 )
 from pluginenv import PluginVenv, build_wheel
@@ -175,6 +178,65 @@ def test_a_full_pool_answers_resource_exhausted_instead_of_queueing(venv: Plugin
         assert decode(add, p.execute(add, encode(add, {"x": 1, "y": 1}), tmp_path).outputs) \
             == {"o0": 2}
         assert server.wait_for("request", outcome="rejected", code="RESOURCE_EXHAUSTED")
+        assert server.stop() == 0
+
+
+def test_queued_sync_requests_wait_their_turn_without_a_thread_each(venv: PluginVenv,
+                                                                     tmp_path: Path) -> None:
+    """One worker, 24 queue places: 25 sync callers are all answered, in turn; the 26th
+    is refused at once; and the 24 that wait hold no server thread while they do."""
+    waiting = 24
+    with ServeProcess(venv, "--workers", "1", "--max-queue", str(waiting), "--metrics-port",
+                      "0", cwd=tmp_path) as server, Propeller(server.address) as p:
+        port = server.metrics_port or 0
+        tt, gate, started = gated(tmp_path)
+        answers: dict[int, dict[str, Any]] = {}
+
+        def call(k: int) -> None:
+            answers[k] = decode(tt, p.execute(tt, encode(tt, {"x": k}), tmp_path / f"q{k}",
+                                              timeout=90).outputs)
+
+        first = threading.Thread(target=call, args=(0,))
+        first.start()
+        wait_until(started.exists, what="the first execution to start")
+        idle = threads_of(server.proc.pid)
+        callers = [threading.Thread(target=call, args=(k,)) for k in range(1, waiting + 1)]
+        for caller in callers:
+            caller.start()
+        # every one of them is admitted (queued), none runs while the gate is shut
+        wait_until(lambda: metric(port, "shimtask_serve_executions_queued") == waiting,
+                   what="the callers to be queued")
+        assert started.read_text().count("started") == 1
+        assert threads_of(server.proc.pid) <= idle + 2, "a thread per queued request"
+        with pytest.raises(grpc.RpcError) as refused:
+            p.execute(tt, encode(tt, {"x": 99}), tmp_path / "refused")
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        gate.touch()
+        for caller in [first, *callers]:
+            caller.join(timeout=90)
+        assert answers == {k: {"o0": k} for k in range(waiting + 1)}
+        assert started.read_text().count("started") == waiting + 1
+        assert server.stop() == 0
+
+
+def test_a_queued_sync_request_whose_caller_left_never_runs(venv: PluginVenv,
+                                                            tmp_path: Path) -> None:
+    with ServeProcess(venv, "--workers", "1", cwd=tmp_path) as server, \
+            Propeller(server.address) as p:
+        tt, gate, started = gated(tmp_path)
+        first = threading.Thread(target=p.execute, args=(tt, encode(tt, {"x": 1}),
+                                                         tmp_path / "one"))
+        first.start()
+        wait_until(started.exists, what="the first execution to start")
+        with pytest.raises(grpc.RpcError) as gone:
+            p.execute(tt, encode(tt, {"x": 2}), tmp_path / "two", timeout=0.5)
+        assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        gate.touch()
+        first.join(timeout=60)
+        line = server.wait_for("request", outcome="aborted")
+        assert "worker was free" in line["message"]
+        assert server.wait_for("request", outcome="succeeded")["duration_ms"] > 0
+        assert started.read_text().count("started") == 1  # the second one never started
         assert server.stop() == 0
 
 

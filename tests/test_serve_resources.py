@@ -17,7 +17,6 @@ import os
 import re
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import grpc
@@ -25,7 +24,7 @@ import pytest
 from flyteidl.core import execution_pb2, literals_pb2
 from s3server import S3Server
 
-from connector import Propeller, ServeProcess, decode, encode, task, wait_until
+from connector import Propeller, ServeProcess, decode, encode, metric, task, wait_until
 from pluginenv import PluginVenv, build_wheel
 from shimtask_core import File
 
@@ -209,14 +208,6 @@ def test_shimtask_execute_removes_its_downloads_at_exit(venv: PluginVenv, s3: S3
     assert _leftovers(tmp) == []
 
 
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-    assert match, f"{name} not in the scrape"
-    return float(match.group(1))
-
-
 def test_a_hung_executor_keeps_only_its_own_worker(venv: PluginVenv, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     marks = tmp_path / "marks"
@@ -233,7 +224,7 @@ def test_a_hung_executor_keeps_only_its_own_worker(venv: PluginVenv, tmp_path: P
             assert (timed.phase, timed.agent_error.code) == (Phase.RETRYABLE_FAILED, "Timeout")
             assert took < 5, took  # answered at its limit, not when the executor returns
             # the hung execution still holds its worker: the metrics say so
-            assert _metric(server.metrics_port, "shimtask_serve_executions_running") == 1
+            assert metric(server.metrics_port, "shimtask_serve_executions_running") == 1
             # the other worker keeps serving, one request after another
             for k in range(20):
                 resource = p.execute(add, encode(add, {"x": k, "y": 1}), tmp_path / "add")
@@ -241,13 +232,13 @@ def test_a_hung_executor_keeps_only_its_own_worker(venv: PluginVenv, tmp_path: P
             # a second hung execution takes the last worker: now requests are refused at
             # once (RESOURCE_EXHAUSTED, retried by propeller), never queued behind them
             p.execute(hang, encode(hang, {}), tmp_path / "hang2")
-            assert _metric(server.metrics_port, "shimtask_serve_executions_running") == 2
+            assert metric(server.metrics_port, "shimtask_serve_executions_running") == 2
             with pytest.raises(grpc.RpcError) as refused:
                 p.execute(add, encode(add, {"x": 1, "y": 1}), tmp_path / "add")
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         finally:
             gate.touch()
-        wait_until(lambda: _metric(server.metrics_port or 0,
+        wait_until(lambda: metric(server.metrics_port or 0,
                                    "shimtask_serve_executions_running") == 0,
                    what="the hung executions to return")
         resource = p.execute(add, encode(add, {"x": 1, "y": 1}), tmp_path / "add")

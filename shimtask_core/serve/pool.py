@@ -9,9 +9,20 @@ Two ways in, one budget:
   once an execution slot is free: no hand-over between threads, which on a busy
   2-core machine costs more than the rest of a trivial request.
 
+Sync requests come in through a :class:`SyncLane`, the thread pool gRPC runs
+``ExecuteTaskSync`` on: ``workers`` threads that admit each call when gRPC hands
+it over. A call that must wait waits in the lane's queue, holding no thread, and
+a thread that finishes one call takes the next without sleeping; a call with no
+admission left is answered ``RESOURCE_EXHAUSTED`` at once, on gRPC's own pool.
+(Handlers that waited for a slot on a thread each cost a sleep, a wake-up and a
+thread switch per request once the clients outnumber the workers.)
+
 Both count against ``workers`` running slots and ``workers + queue_limit``
 admitted executions; a full pool answers at once (the service turns it into
-``RESOURCE_EXHAUSTED``), so there is no unbounded backlog anywhere.
+``RESOURCE_EXHAUSTED``), so there is no unbounded backlog anywhere. Both budgets
+are tokens in a ``queue.SimpleQueue``: taking one, or finding none, is a C call
+that neither blocks nor takes a Python lock (a lock held for a counter cost more
+than the rest of the admission, on every request).
 
 Why not ``concurrent.futures.ThreadPoolExecutor``: its queue is unbounded, and
 its threads are joined at interpreter exit, so one executor stuck in a query
@@ -29,7 +40,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar, final
 
 T = TypeVar("T")
@@ -45,15 +56,20 @@ class QueueTimeout(Exception):
     """No running slot became free within the time the caller could wait."""
 
 
+#: What a :class:`SyncLane` says about the call running on this thread.
+_call = threading.local()
+
+
 @final
 class WorkerPool:
-    """``workers`` running slots behind an admission count of ``workers + queue_limit``.
+    """``workers`` running slots behind an admission of ``workers + queue_limit``.
 
-    Admission is a count under one lock; a running slot is a token taken from a
-    ``queue.SimpleQueue`` holding ``workers`` of them. The queue blocks and wakes
+    An admitted execution holds a token of ``_admission`` (``capacity`` of them), a
+    running one also a token of ``_slots`` (``workers``). The queues block and wake
     in C: an execution that waits for a slot costs no Python condition variable
     (whose wait and notify cost more than a trivial execution when every client
-    queues, as at 64 clients on 8 workers).
+    queues, as at 64 clients on 8 workers). Closing is a flag, read again after a
+    token is taken, so that nothing is admitted once :meth:`drain` has looked.
     """
 
     def __init__(self, workers: int, queue_limit: int, *, name: str = "shimtask-worker") -> None:
@@ -63,10 +79,11 @@ class WorkerPool:
         self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
         for _ in range(workers):
             self._slots.put(None)
-        self._admitted = 0
+        self._admission: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(self.capacity):
+            self._admission.put(None)
         self._closed = False
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._idle = threading.Condition()  # what drain() waits on, notified once closed
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(workers)]
         for thread in self._threads:
@@ -75,7 +92,7 @@ class WorkerPool:
     @property
     def admitted(self) -> int:
         """Executions accepted and not finished: queued plus running."""
-        return self._admitted
+        return self.capacity - self._admission.qsize()
 
     @property
     def running(self) -> int:
@@ -103,36 +120,57 @@ class WorkerPool:
             except queue.Empty:
                 continue
 
+    def _admit(self) -> bool:
+        """Take an admission token; False when none is left or the pool is closed."""
+        if self._closed:
+            return False
+        try:
+            self._admission.get_nowait()
+        except queue.Empty:
+            return False
+        if self._closed:  # closed meanwhile: drain() may have counted without this one
+            self._release()
+            return False
+        return True
+
+    def _release(self) -> None:
+        self._admission.put(None)
+        if self._closed:  # only drain() waits for idle
+            with self._idle:
+                self._idle.notify_all()
+
     def _finish(self, held_slot: bool) -> None:
         if held_slot:
             self._slots.put(None)
-        with self._lock:
-            self._admitted -= 1
-            if self._admitted == 0 and self._closed:  # only drain() waits for idle
-                self._idle.notify_all()
+        self._release()
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
-        """Queue ``fn(*args)`` for a pool thread; None when the pool is full or closed."""
-        with self._lock:
-            if self._closed or self._admitted >= self.capacity:
-                return None
-            self._admitted += 1
+    def submit(self, fn: Callable[..., T], *args: Any, admitted: bool = False
+               ) -> Future[T] | None:
+        """Queue ``fn(*args)`` for a pool thread; None when the pool is full or closed.
+
+        ``admitted``: the calling lane call's admission (see :func:`lane_admission`)
+        passes to this execution, which releases it when it ends.
+        """
+        if admitted:
+            _call.admitted = False  # the lane's wrapper must not release it too
+        elif not self._admit():
+            return None
         future: Future[T] = Future()
         self._queue.put((future, fn, args))
         return future
 
     def run_here(self, fn: Callable[..., T], *args: Any, wait: float,
-                 still_wanted: Callable[[], bool] | None = None, slice_: float = 1.0) -> T:
+                 still_wanted: Callable[[], bool] | None = None, slice_: float = 1.0,
+                 admitted: bool = False) -> T:
         """Run ``fn(*args)`` on this thread once a slot is free, waiting at most ``wait``
         seconds for it (in slices, giving up early when ``still_wanted()`` turns false).
+        ``admitted``: a lane admitted this call already (and releases it afterwards).
 
         Raises :class:`Full` when nothing more can be admitted, :class:`QueueTimeout`
         when no slot came in time.
         """
-        with self._lock:
-            if self._closed or self._admitted >= self.capacity:
-                raise Full
-            self._admitted += 1
+        if not admitted and not self._admit():
+            raise Full
         try:
             self._slots.get_nowait()
             held = True
@@ -143,7 +181,10 @@ class WorkerPool:
                 raise QueueTimeout
             return fn(*args)
         finally:
-            self._finish(held)
+            if held:
+                self._slots.put(None)
+            if not admitted:
+                self._release()
 
     def _work(self) -> None:
         get = self._queue.get
@@ -167,17 +208,71 @@ class WorkerPool:
 
     def close(self) -> None:
         """Refuse new work; what was admitted still runs."""
-        with self._lock:
-            self._closed = True
+        self._closed = True
 
     def drain(self, timeout: float) -> int:
         """Close, wait up to ``timeout`` seconds for admitted work to finish, and return
         how many executions were still queued or running when it gave up (0: all done)."""
         self.close()
         with self._idle:
-            self._idle.wait_for(lambda: self._admitted == 0, timeout=timeout)
-            left = self._admitted
+            self._idle.wait_for(lambda: self.admitted == 0, timeout=timeout)
+            left = self.admitted
         if left == 0:
             for _ in self._threads:
                 self._queue.put(None)
         return left
+
+
+#: :func:`lane_admission`'s answers.
+ADMITTED, REFUSED, UNADMITTED = "admitted", "refused", "unadmitted"
+
+
+def lane_admission() -> str:
+    """What the :class:`SyncLane` decided for the call running on this thread:
+    ``ADMITTED`` (it holds an admission, released when the call ends), ``REFUSED``
+    (none was left, or the pool is closed) or ``UNADMITTED`` (no lane ran it)."""
+    if getattr(_call, "admitted", False):
+        return ADMITTED
+    return REFUSED if getattr(_call, "refused", False) else UNADMITTED
+
+
+@final
+class SyncLane(ThreadPoolExecutor):
+    """The thread pool gRPC runs one method's calls on (``experimental_thread_pool``,
+    as grpc's own health service uses it): ``pool.workers`` threads, and each call is
+    admitted by ``pool`` when gRPC submits it, before it waits for a thread.
+
+    A call admitted here holds its admission until it returns, unless it passes it to
+    an execution (``WorkerPool.submit(..., admitted=True)``); a call refused here runs
+    on ``overflow`` (gRPC's server-wide pool), where its handler finds itself
+    :data:`REFUSED` and answers at once.
+    """
+
+    def __init__(self, pool: WorkerPool, overflow: Executor, *,
+                 name: str = "shimtask-sync") -> None:
+        super().__init__(max_workers=pool.workers, thread_name_prefix=name)
+        self._pool = pool
+        self._overflow = overflow
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if self._pool._admit():
+            return super().submit(self._admitted, fn, args, kwargs)
+        return self._overflow.submit(_refused, fn, args, kwargs)
+
+    def _admitted(self, fn: Callable[..., T], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> T:
+        _call.admitted = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if _call.admitted:  # not passed on to an execution
+                _call.admitted = False
+                self._pool._release()
+
+
+def _refused(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    _call.refused = True
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _call.refused = False

@@ -37,15 +37,17 @@ from .execution import Scratch
 from .jobs import JobTable
 from .log import EventLog, first_line
 from .metrics import Metrics, NoMetrics, PrometheusMetrics
-from .pool import WorkerPool
+from .pool import SyncLane, WorkerPool
 from .service import SERVICE_NAMES, ConnectorService
 
 if TYPE_CHECKING:
     from ..registry import ExecutorRegistry
     from .config import ServeConfig
 
-#: gRPC threads beyond the executions they may wait on: health checks, ListAgents,
-#: GetTask and friends are answered even when every worker is busy.
+#: gRPC threads beyond the executions: health checks, ListAgents, GetTask and friends,
+#: and the refusals of a full pool, are answered even when every worker is busy.
+#: (Sync executions run on their own lane, ``pool.SyncLane``; the server-wide pool is
+#: sized for them too only in case a grpcio ignores the lane and runs them here.)
 CONTROL_THREADS = 16
 
 
@@ -103,10 +105,10 @@ class Server:
         options = [("grpc.max_receive_message_length", config.max_message_bytes),
                    ("grpc.max_send_message_length", config.max_message_bytes),
                    ("grpc.so_reuseport", 0)]
-        self.grpc = grpc.server(ThreadPoolExecutor(max_workers=threads,
-                                                   thread_name_prefix="shimtask-grpc"),
-                                handlers=self.service.handlers(), options=options,
-                                maximum_concurrent_rpcs=2 * threads)
+        control = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shimtask-grpc")
+        self.grpc = grpc.server(control,
+                                handlers=self.service.handlers(SyncLane(self.pool, control)),
+                                options=options, maximum_concurrent_rpcs=2 * threads)
         self.health = health.HealthServicer()
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -17,9 +17,10 @@ What is a gRPC status and what is in-band follows what propeller does with each
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Executor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, NoReturn, final
 
@@ -32,11 +33,11 @@ from ..errors import ShimTaskError
 from ..registry import executor_type_of
 from ..runtime import ERROR_FILE, OUTPUTS_FILE
 from . import execution
-from .execution import UNRESOLVED, Outcome, varint
+from .execution import ONE_BYTE_VARINTS, UNRESOLVED, Outcome, varint
 from .jobs import BadResourceMeta, Job, ResourceMeta, lost_after
 from .log import task_execution_id
 from .metrics import NoMetrics
-from .pool import Full, QueueTimeout
+from .pool import ADMITTED, REFUSED, Full, QueueTimeout, lane_admission
 
 if TYPE_CHECKING:
     from flyteidl.core.tasks_pb2 import TaskTemplate
@@ -65,8 +66,10 @@ def sync_response_bytes(outcome: Outcome) -> bytes:
     serialized, from the resource's own bytes: field 1 (``header``, length-delimited)
     holding field 1 (``resource``). Building the messages would copy the outputs twice."""
     body = outcome.resource_bytes()
-    header = b"\x0a" + varint(len(body)) + body
-    return b"\x0a" + varint(len(header)) + header
+    n = len(body)
+    header = b"\x0a" + (ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)) + body
+    n = len(header)
+    return b"\x0a" + (ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)) + header
 
 
 @final
@@ -90,14 +93,23 @@ class ConnectorService:
     # --- bookkeeping -------------------------------------------------------------------
 
     def _done(self, rpc: str, started: float, task_id: str, outcome: Outcome,
-              **extra: Any) -> None:
+              task: str | None = None) -> None:
+        """Metrics and the request line of a finished execution (``task``: an async one's
+        id). No ``**extra`` here: a call through ``**`` builds a dict of every keyword."""
         seconds = time.perf_counter() - started
         if self._metering:
             self.metrics.observe(rpc, outcome.executor_type, outcome.outcome, outcome.code,
                                  seconds)
-        self.log.request(rpc, task_execution_id=task_id, executor_type=outcome.executor_type,
-                         seconds=seconds, outcome=outcome.outcome, code=outcome.code,
-                         message=outcome.resource.message if outcome.code else None, **extra)
+        message = outcome.resource.message if outcome.code else None
+        if task is None:
+            self.log.request(rpc, task_execution_id=task_id,
+                             executor_type=outcome.executor_type, seconds=seconds,
+                             outcome=outcome.outcome, code=outcome.code, message=message)
+        else:
+            self.log.request(rpc, task_execution_id=task_id,
+                             executor_type=outcome.executor_type, seconds=seconds,
+                             outcome=outcome.outcome, code=outcome.code, message=message,
+                             task=task)
 
     def _reject(self, rpc: str, context: grpc.ServicerContext, code: grpc.StatusCode,
                 reason: str, details: str, started: float, task_id: str = "",
@@ -138,7 +150,13 @@ class ConnectorService:
         the ``Outcome`` whose ``Resource`` is the one response's header."""
         rpc = "ExecuteTaskSync"
         started = time.perf_counter()
-        first = next(requests, None)
+        try:
+            first = next(requests, None)
+        except grpc.RpcError:  # cancelled while it waited in the lane: nothing to answer
+            outcome = execution.aborted(UNRESOLVED, "the caller went away before a worker "
+                                                    "was free")
+            self._done(rpc, started, "", outcome)
+            return
         if first is None or first.WhichOneof("part") != "header":
             what = "an empty stream" if first is None else "inputs"
             self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
@@ -170,6 +188,10 @@ class ConnectorService:
     def _run_sync(self, rpc: str, tt: TaskTemplate, inputs: literals_pb2.LiteralMap,
                   output_prefix: str, context: grpc.ServicerContext, started: float,
                   task_id: str) -> Outcome:
+        admission = lane_admission()
+        if admission is REFUSED:
+            self._refuse(rpc, context, started, task_id, self._label(tt))
+        admitted = admission is ADMITTED
         limit = execution.time_limit(tt, self.config.timeout)
         remaining = context.time_remaining()
         if remaining is not None and remaining <= limit:
@@ -178,8 +200,8 @@ class ConnectorService:
             try:
                 return self.pool.run_here(execution.execute, self.registry, tt, inputs,
                                           output_prefix, self.templates, self.scratch,
-                                          wait=remaining,
-                                          still_wanted=context.is_active)
+                                          wait=remaining, still_wanted=context.is_active,
+                                          admitted=admitted)
             except Full:
                 self._refuse(rpc, context, started, task_id, self._label(tt))
             except QueueTimeout:
@@ -188,7 +210,7 @@ class ConnectorService:
         # Our limit may fire while the caller still waits: run on a pool thread, and answer
         # RETRYABLE_FAILED in-band when the limit passes.
         future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix,
-                                  self.templates, self.scratch)
+                                  self.templates, self.scratch, admitted=admitted)
         if future is None:
             self._refuse(rpc, context, started, task_id, self._label(tt))
 
@@ -261,8 +283,7 @@ class ConnectorService:
             return
         outcome = self._persist(job, outcome)
         self.jobs.finish(job, outcome)
-        self._done("AsyncExecution", started, job.task_execution_id, outcome,
-                   task=job.meta.id)
+        self._done("AsyncExecution", started, job.task_execution_id, outcome, job.meta.id)
 
     def _persist(self, job: Job, outcome: Outcome) -> Outcome:
         """Write ``outputs.pb`` or ``error.pb`` under the task's output prefix, so that any
@@ -444,9 +465,13 @@ class ConnectorService:
 
     # --- wiring --------------------------------------------------------------------------
 
-    def handlers(self) -> list[grpc.GenericRpcHandler]:
-        """Generic handlers under every service name (same messages, same methods)."""
+    def handlers(self, sync_lane: Executor | None = None) -> list[grpc.GenericRpcHandler]:
+        """Generic handlers under every service name (same messages, same methods);
+        ``ExecuteTaskSync`` runs on ``sync_lane`` when given (a :class:`~.pool.SyncLane`)."""
         a = agent_pb2
+        execute_task_sync = functools.partial(ConnectorService.ExecuteTaskSync, self)
+        if sync_lane is not None:  # read by grpc's server for the calls of this method
+            execute_task_sync.experimental_thread_pool = sync_lane  # type: ignore[attr-defined]
 
         def unary(fn: Callable[..., Any], req: Any, resp: Any
                   ) -> grpc.RpcMethodHandler[Any, Any]:
@@ -455,7 +480,7 @@ class ConnectorService:
                 response_serializer=resp.SerializeToString)
 
         sync = {"ExecuteTaskSync": grpc.stream_stream_rpc_method_handler(
-            self.ExecuteTaskSync, request_deserializer=a.ExecuteTaskSyncRequest.FromString,
+            execute_task_sync, request_deserializer=a.ExecuteTaskSyncRequest.FromString,
             response_serializer=sync_response_bytes)}
         async_ = {
             "CreateTask": unary(self.CreateTask, a.CreateTaskRequest, a.CreateTaskResponse),
