@@ -246,6 +246,9 @@ class SyncLane(ThreadPoolExecutor):
     an execution (``WorkerPool.submit(..., admitted=True)``); a call refused here runs
     on ``overflow`` (gRPC's server-wide pool), where its handler finds itself
     :data:`REFUSED` and answers at once.
+
+    A ``ThreadPoolExecutor`` because grpc takes nothing else there; its queue is
+    bounded all the same, by the admission taken before anything is queued.
     """
 
     def __init__(self, pool: WorkerPool, overflow: Executor, *,
