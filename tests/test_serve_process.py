@@ -390,6 +390,32 @@ def test_prometheus_metrics_on_their_own_port(venv: PluginVenv, tmp_path: Path) 
     assert not any(name.endswith("_created") for name, _ in samples)
 
 
+def test_a_resource_meta_a_client_made_up_adds_no_executor_type_series(
+        venv: PluginVenv, tmp_path: Path) -> None:
+    """GetTask and DeleteTask read the executor type from the resource_meta the client
+    sends: a name no executor has must not become a metrics label (one per name)."""
+    add = task("add", "add", {"x": int, "y": int}, {"o0": int})
+    with ServeProcess(venv, "--metrics-port", "0", cwd=tmp_path) as server, \
+            Propeller(server.address) as p:
+        for i in range(3):
+            meta = json.dumps({"shimtask": 1, "id": f"{i:032x}", "executor_type": f"made-up-{i}",
+                               "output_prefix": str(tmp_path / "none"), "instance": "other",
+                               "host": "another-pod", "created": 0, "deadline": 0}).encode()
+            assert p.get(add, meta, tmp_path / "none").agent_error.code == "TaskLost"
+            p.delete(add, meta)
+        real = p.create(add, encode(add, {"x": 1, "y": 2}), tmp_path / "real")
+        assert p.poll(add, real, tmp_path / "real").phase == Phase.SUCCEEDED
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics",
+                                    timeout=10) as response:
+            text = response.read().decode()
+        assert server.stop() == 0
+    assert "made-up" not in text
+    assert ('shimtask_serve_requests_total{executor_type="(unresolved)",'
+            'outcome="retryable_failed",rpc="GetTask"} 3.0') in text
+    assert ('shimtask_serve_requests_total{executor_type="add",outcome="succeeded",'
+            'rpc="GetTask"} 1.0') in text
+
+
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization

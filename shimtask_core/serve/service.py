@@ -139,6 +139,11 @@ class ConnectorService:
             name = executor_type_of(tt)
         except ShimTaskError:
             return UNRESOLVED
+        return self._known(name)
+
+    def _known(self, name: str) -> str:
+        """``name`` if it is advertised, else ``(unresolved)``: a ``resource_meta`` comes
+        back from the client, and a name it made up must not become a metrics series."""
         return name if self.catalog.get(name) is not None else UNRESOLVED
 
     # --- SyncAgentService ----------------------------------------------------------------
@@ -326,7 +331,7 @@ class ConnectorService:
                                             context, started)
         seconds = time.perf_counter() - started
         phase = execution.Phase.Phase.Name(resource.phase).lower()
-        self.metrics.observe(rpc, meta.executor_type, phase, None, seconds)
+        self.metrics.observe(rpc, self._known(meta.executor_type), phase, None, seconds)
         self.log.request(rpc, task_execution_id=job.task_execution_id if job else "",
                          executor_type=meta.executor_type, seconds=seconds, outcome=phase,
                          task=meta.id)
@@ -396,7 +401,7 @@ class ConnectorService:
                 self.jobs.finish(job, execution.aborted(meta.executor_type,
                                                         "deleted (aborted by Flyte)"))
         seconds = time.perf_counter() - started
-        self.metrics.observe(rpc, meta.executor_type, "deleted", None, seconds)
+        self.metrics.observe(rpc, self._known(meta.executor_type), "deleted", None, seconds)
         self.log.request(rpc, task_execution_id=job.task_execution_id if job else "",
                          executor_type=meta.executor_type, seconds=seconds, outcome="deleted",
                          task=meta.id, was=state)
