@@ -497,6 +497,9 @@ def test_help_imports_no_grpc(venv: PluginVenv) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--tls-cert", "x.crt"], "--tls-cert and --tls-key go together"),
     (["--workers", "0"], "--workers 0: at least one worker is needed"),
+    # inf would reach resource_meta's deadline and the log lines as non-standard JSON
+    (["--timeout", "inf"], "--timeout inf: must be a finite, positive number of seconds"),
+    (["--grace", "nan"], "--grace nan: must be a finite number of seconds, not negative"),
     (["--tls-cert", "missing.crt", "--tls-key", "missing.key"],
      "cannot read the TLS key or certificate"),
 ])

@@ -6,6 +6,7 @@ start a server from Python exactly as the CLI does.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import final
@@ -58,10 +59,13 @@ class ServeConfig:
             raise UsageError(f"--workers {self.workers}: at least one worker is needed")
         if self.max_queue is not None and self.max_queue < 0:
             raise UsageError(f"--max-queue {self.max_queue}: cannot be negative")
-        if not self.timeout > 0:
-            raise UsageError(f"--timeout {self.timeout}: must be a positive number of seconds")
-        if self.grace < 0:
-            raise UsageError(f"--grace {self.grace}: cannot be negative")
+        # Finite: the timeout becomes a resource_meta's deadline, and both are logged as JSON
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise UsageError(f"--timeout {self.timeout:g}: must be a finite, positive number "
+                             f"of seconds")
+        if not (math.isfinite(self.grace) and self.grace >= 0):
+            raise UsageError(f"--grace {self.grace:g}: must be a finite number of seconds, "
+                             f"not negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise UsageError("--tls-cert and --tls-key go together: give both or neither")
 
