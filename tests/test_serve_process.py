@@ -456,6 +456,31 @@ def test_tls(venv: PluginVenv, tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+def test_an_unusable_tls_pair_names_the_file_that_is_wrong(venv: PluginVenv,
+                                                           tmp_path: Path) -> None:
+    """grpc's own refusal is 'Failed to bind to address' and C-core log lines."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cert, key = _self_signed(tmp_path / "a")
+    _, other_key = _self_signed(tmp_path / "b")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    cases = [
+        ((junk, key), f"--tls-cert {junk}: not a PEM certificate"),
+        ((key, cert), f"--tls-cert {key}: not a PEM certificate"),  # given the other way round
+        ((cert, junk), f"--tls-key {junk}: not a PEM private key"),
+        ((cert, other_key), f"--tls-key {other_key} is not the private key of --tls-cert {cert}"),
+    ]
+    for (cert_file, key_file), message in cases:
+        result = venv.shimtask("serve", "--host", "127.0.0.1", "--port", "0",
+                               "--tls-cert", str(cert_file), "--tls-key", str(key_file),
+                               cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.splitlines()  # no grpc log lines either
+        assert line.startswith(f"shimtask: error: {message}"), result.stderr
+        assert "PRIVATE KEY-----\n" not in result.stderr
+
+
 # --- the command line ---------------------------------------------------------------------
 
 

@@ -69,7 +69,39 @@ def _credentials(config: ServeConfig) -> grpc.ServerCredentials | None:
             pair = (key.read(), cert.read())
     except OSError as exc:
         raise UsageError(f"cannot read the TLS key or certificate: {exc}") from None
+    _check_tls_pair(config.tls_cert, pair[1], config.tls_key, pair[0])
     return grpc.ssl_server_credentials([pair])
+
+
+_PEM_KEYS = (b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY-----",
+             b"-----BEGIN EC PRIVATE KEY-----")
+
+
+def _check_tls_pair(cert_path: str, cert: bytes, key_path: str, key: bytes) -> None:
+    """Name the file that is wrong: grpc refuses a bad pair only as 'Failed to bind to
+    address', after log lines of its own. Never shows the files' contents."""
+    if b"-----BEGIN CERTIFICATE-----" not in cert:
+        raise UsageError(f"--tls-cert {cert_path}: not a PEM certificate (no "
+                         f"'-----BEGIN CERTIFICATE-----' line)")
+    if b"ENCRYPTED" in key:
+        raise UsageError(f"--tls-key {key_path}: the private key is encrypted; shimtask serve "
+                         f"needs an unencrypted one")
+    if not any(marker in key for marker in _PEM_KEYS):
+        raise UsageError(f"--tls-key {key_path}: not a PEM private key (no "
+                         f"'-----BEGIN PRIVATE KEY-----' line)")
+    import ssl  # here only: a server without TLS never loads it
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path,
+                                                                password=lambda: b"")
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise UsageError(f"--tls-key {key_path} is not the private key of --tls-cert "
+                             f"{cert_path}") from None
+        raise UsageError(f"--tls-cert {cert_path} and --tls-key {key_path} cannot serve TLS: "
+                         f"{exc.reason or exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the TLS key or certificate: {exc}") from None
 
 
 @final
