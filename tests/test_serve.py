@@ -447,7 +447,8 @@ def test_create_task_without_template_or_prefix_is_invalid_argument(propeller: P
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_task_metrics_and_logs_are_answered(propeller: Propeller, tmp_path: Path) -> None:
+def test_task_metrics_and_logs_are_answered(propeller: Propeller, server: ServeProcess,
+                                            tmp_path: Path) -> None:
     tt = task("raiser", "raiser", {"why": str}, {"o0": str})
     meta = propeller.create(tt, encode(tt, {"why": "for the logs"}), tmp_path)
     propeller.poll(tt, meta, tmp_path)
@@ -461,6 +462,10 @@ def test_task_metrics_and_logs_are_answered(propeller: Propeller, tmp_path: Path
     assert "FAILED" in text and "boom from the executor: for the logs" in text
     assert [line.message for line in parts[1].body.structured_lines] == \
         list(parts[1].body.results)
+    task_id = json.loads(meta)["id"]
+    for rpc in ("GetTaskMetrics", "GetTaskLogs"):  # one line per request, these too
+        line = server.wait_for("request", rpc=rpc, task=task_id)
+        assert (line["executor_type"], line["outcome"]) == ("raiser", "ok")
 
 
 # --- discovery and names ---------------------------------------------------------------------
@@ -479,13 +484,20 @@ def test_list_agents_advertises_every_loadable_executor(propeller: Propeller) ->
     assert list(agents["add"].supported_task_types) == []  # deprecated field left empty
 
 
-def test_get_agent(propeller: Propeller) -> None:
+def test_get_agent(propeller: Propeller, server: ServeProcess) -> None:
     agent = propeller.meta.GetAgent(agent_pb2.GetAgentRequest(name="sqlite"), timeout=30).agent
     assert agent.name == "sqlite" and agent.is_sync
     with pytest.raises(grpc.RpcError) as info:
         propeller.meta.GetAgent(agent_pb2.GetAgentRequest(name="broken"), timeout=30)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert "broken at import time" in info.value.details()
+    assert server.wait_for("request", rpc="GetAgent", executor_type="sqlite")["outcome"] == "ok"
+
+    def refused() -> list[dict[str, Any]]:
+        return [e for e in server.events("request") if e["rpc"] == "GetAgent"
+                and e.get("code") == "NOT_FOUND" and "'broken'" in e.get("message", "")]
+
+    wait_until(refused, what="the GetAgent NOT_FOUND request line")
 
 
 def test_connector_service_names_answer_too(propeller: Propeller, tmp_path: Path) -> None:

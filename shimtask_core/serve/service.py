@@ -411,14 +411,19 @@ class ConnectorService:
                        context: grpc.ServicerContext) -> agent_pb2.GetTaskMetricsResponse:
         """Executors report no per-task metrics: an empty answer, not an error (the
         Flyte console asks for every task)."""
-        self._meta("GetTaskMetrics", request.resource_meta, context, time.perf_counter())
+        started = time.perf_counter()
+        meta = self._meta("GetTaskMetrics", request.resource_meta, context, started)
+        self.log.request("GetTaskMetrics", task_execution_id="",
+                         executor_type=meta.executor_type,
+                         seconds=time.perf_counter() - started, outcome="ok", task=meta.id)
         return agent_pb2.GetTaskMetricsResponse()
 
     def GetTaskLogs(self, request: agent_pb2.GetTaskLogsRequest, context: grpc.ServicerContext
                     ) -> Iterator[agent_pb2.GetTaskLogsResponse]:
         """One header, then one body with what the server knows of the task (its state
         and, if it failed, its message); executors' own output is not captured."""
-        meta = self._meta("GetTaskLogs", request.resource_meta, context, time.perf_counter())
+        started = time.perf_counter()
+        meta = self._meta("GetTaskLogs", request.resource_meta, context, started)
         job = self.jobs.get(meta.id)
         if job is None:
             lines = [f"task {meta.id} ({meta.executor_type}) ran on {meta.host}; this replica "
@@ -436,6 +441,9 @@ class ConnectorService:
             entry = body.structured_lines.add(message=line,
                                               originator=agent_pb2.LogLineOriginator.SYSTEM)
             entry.timestamp.FromNanoseconds(int(now * 1e9))
+        self.log.request("GetTaskLogs", task_execution_id=job.task_execution_id if job else "",
+                         executor_type=meta.executor_type,
+                         seconds=time.perf_counter() - started, outcome="ok", task=meta.id)
         yield agent_pb2.GetTaskLogsResponse(body=body)
 
     # --- AgentMetadataService ------------------------------------------------------------
@@ -453,13 +461,16 @@ class ConnectorService:
 
     def GetAgent(self, request: agent_pb2.GetAgentRequest, context: grpc.ServicerContext
                  ) -> agent_pb2.GetAgentResponse:
+        started = time.perf_counter()
         agent = self.catalog.get(request.name)
         if agent is None:
             problem = self.catalog.problems.get(request.name)
             why = f": {problem}" if problem else ""
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          f"no agent named {request.name!r} is advertised{why}; advertised: "
-                          f"{', '.join(self.catalog.names()) or 'none'}")
+            self._reject("GetAgent", context, grpc.StatusCode.NOT_FOUND, "not_found",
+                         f"no agent named {request.name!r} is advertised{why}; advertised: "
+                         f"{', '.join(self.catalog.names()) or 'none'}", started)
+        self.log.request("GetAgent", task_execution_id="", executor_type=agent.name,
+                         seconds=time.perf_counter() - started, outcome="ok")
         return agent_pb2.GetAgentResponse(agent=agent)
 
     def refresh(self) -> tuple[agent_pb2.Agent, ...]:
