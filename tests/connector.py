@@ -244,9 +244,10 @@ class Propeller:
     """The calls flyteplugins' connector plugin makes, over one channel."""
 
     def __init__(self, address: str, credentials: grpc.ChannelCredentials | None = None,
-                 service_prefix: str = "Agent") -> None:
-        self.channel = (grpc.secure_channel(address, credentials) if credentials
-                        else grpc.insecure_channel(address))
+                 service_prefix: str = "Agent",
+                 options: Sequence[tuple[str, Any]] = ()) -> None:
+        self.channel = (grpc.secure_channel(address, credentials, options=options)
+                        if credentials else grpc.insecure_channel(address, options=options))
         self.sync = agent_pb2_grpc.SyncAgentServiceStub(self.channel)
         self.async_ = agent_pb2_grpc.AsyncAgentServiceStub(self.channel)
         self.meta = agent_pb2_grpc.AgentMetadataServiceStub(self.channel)

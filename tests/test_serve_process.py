@@ -240,6 +240,25 @@ def test_a_queued_sync_request_whose_caller_left_never_runs(venv: PluginVenv,
         assert server.stop() == 0
 
 
+def test_keepalive_pings_during_a_long_sync_execution_do_not_end_it(venv: PluginVenv,
+                                                                     tmp_path: Path) -> None:
+    """Propeller's connector client pings every 30 s during an RPC (flyteplugins
+    webapi/connector); a sync execution sends nothing while it runs. grpc's default
+    tolerates two such pings per 5 minutes, then ends the connection (GOAWAY
+    too_many_pings) and the call with it. Here the pings come every second (the
+    least a grpc client waits between two), 8 while the execution runs."""
+    pinging = [("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 10_000),
+               ("grpc.http2.max_pings_without_data", 0)]
+    with ServeProcess(venv, cwd=tmp_path) as server, \
+            Propeller(server.address, options=pinging) as p:
+        tt, gate, started = gated(tmp_path)
+        threading.Timer(8.0, gate.touch).start()  # about 8 pings while it runs
+        resource = p.execute(tt, encode(tt, {"x": 7}), tmp_path / "long")
+        assert decode(tt, resource.outputs) == {"o0": 7}
+        assert started.read_text().count("started") == 1
+        assert server.stop() == 0
+
+
 def test_the_server_timeout_bounds_every_execution(venv: PluginVenv, tmp_path: Path) -> None:
     slow = task("slow", "sleepy", {"seconds": float}, {"o0": float})
     with ServeProcess(venv, "--timeout", "0.3", cwd=tmp_path) as server, \

@@ -136,7 +136,12 @@ class Server:
         threads = self.pool.capacity + CONTROL_THREADS
         options = [("grpc.max_receive_message_length", config.max_message_bytes),
                    ("grpc.max_send_message_length", config.max_message_bytes),
-                   ("grpc.so_reuseport", 0)]
+                   ("grpc.so_reuseport", 0),
+                   # Propeller pings every 30 s during an RPC (flyteplugins' connector
+                   # client); a sync execution sends nothing while it runs, and grpc's
+                   # default ends the connection (GOAWAY too_many_pings) at the third
+                   # ping within 5 minutes without data: any call past ~90 s with it.
+                   ("grpc.http2.max_ping_strikes", 0)]  # 0: pings never end a call
         control = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shimtask-grpc")
         self.grpc = grpc.server(control,
                                 handlers=self.service.handlers(SyncLane(self.pool, control)),
