@@ -331,6 +331,46 @@ def test_malformed_streams_are_invalid_argument(propeller: Propeller, tmp_path: 
         Phase.SUCCEEDED
 
 
+GARBAGE = b"\xff\xff\xff\xff not a protobuf message"
+
+
+@pytest.mark.parametrize("where", ["header", "inputs"])
+def test_bytes_that_are_not_the_message_are_invalid_argument_not_internal(
+        propeller: Propeller, server: ServeProcess, tmp_path: Path, where: str) -> None:
+    """grpc itself answers INTERNAL (which propeller retries) when a request does not
+    decode; the service answers INVALID_ARGUMENT and says which message it was."""
+    tt = task("add", "add", {"x": int, "y": int}, {"o0": int})
+    header = _header(tt, tmp_path).SerializeToString()
+    raw = propeller.channel.stream_stream("/flyteidl.service.SyncAgentService/ExecuteTaskSync")
+    messages = [GARBAGE] if where == "header" else [header, GARBAGE]
+    with pytest.raises(grpc.RpcError) as info:
+        list(raw(iter(messages), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "flyteidl.admin.ExecuteTaskSyncRequest" in info.value.details()
+    assert server.wait_for("request", rpc="ExecuteTaskSync", outcome="rejected",
+                           code="INVALID_ARGUMENT")
+    assert propeller.execute(tt, encode(tt, {"x": 1, "y": 2}), tmp_path).phase == \
+        Phase.SUCCEEDED
+
+
+@pytest.mark.parametrize("method", ["AsyncAgentService/CreateTask",
+                                    "AsyncAgentService/GetTask",
+                                    "AsyncAgentService/GetTaskLogs",
+                                    "AgentMetadataService/ListAgents",
+                                    "ConnectorMetadataService/GetConnector"])
+def test_unary_requests_that_do_not_decode_are_invalid_argument(propeller: Propeller,
+                                                                method: str) -> None:
+    path = f"/flyteidl.service.{method}"
+    call = (propeller.channel.unary_stream(path) if method.endswith("Logs")
+            else propeller.channel.unary_unary(path))
+    with pytest.raises(grpc.RpcError) as info:
+        result = call(GARBAGE, timeout=30)
+        if method.endswith("Logs"):
+            list(result)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "do not decode" in info.value.details()
+
+
 def test_a_header_alone_is_a_task_without_inputs(propeller: Propeller, tmp_path: Path) -> None:
     tt = task("v", "versioned", {}, {"o0": int}, task_type_version=1)
     (response,) = propeller.stream([_header(tt, tmp_path)])

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, final
 import grpc
 from flyteidl.admin import agent_pb2
 from flyteidl.core import errors_pb2, literals_pb2
+from google.protobuf.message import DecodeError
 
 from .. import storage
 from ..errors import ShimTaskError
@@ -70,6 +71,33 @@ def sync_response_bytes(outcome: Outcome) -> bytes:
     header = b"\x0a" + (ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)) + body
     n = len(header)
     return b"\x0a" + (ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)) + header
+
+
+@final
+class Undecodable:
+    """A request message whose bytes are not the protobuf message they should be.
+
+    grpc answers ``INTERNAL`` when its deserializer raises, which propeller retries,
+    and no handler sees the request; with :func:`lenient` the handler gets this
+    instead and answers ``INVALID_ARGUMENT``, logged and counted as malformed."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def lenient(message_type: Any) -> Callable[[bytes], Any]:
+    """``message_type.FromString``, returning :class:`Undecodable` instead of raising."""
+    parse = message_type.FromString
+    type_name: str = message_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError:
+            return Undecodable(type_name)
+    return deserialize
 
 
 @final
@@ -121,6 +149,12 @@ class ConnectorService:
         context.abort(code, details)
         raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 
+    def _undecodable(self, rpc: str, message: Undecodable, context: grpc.ServicerContext,
+                     started: float, task_id: str = "") -> NoReturn:
+        self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
+                     f"a {rpc} request message is not a {message.type_name}: its bytes do "
+                     f"not decode as that protobuf message", started, task_id)
+
     def _refuse(self, rpc: str, context: grpc.ServicerContext, started: float, task_id: str,
                 executor_type: str) -> NoReturn:
         if self.pool.closed:
@@ -162,6 +196,8 @@ class ConnectorService:
                                                     "was free")
             self._done(rpc, started, "", outcome)
             return
+        if first.__class__ is Undecodable:
+            self._undecodable(rpc, first, context, started)
         if first is None or first.WhichOneof("part") != "header":
             what = "an empty stream" if first is None else "inputs"
             self._reject(rpc, context, grpc.StatusCode.INVALID_ARGUMENT, "malformed",
@@ -177,6 +213,8 @@ class ConnectorService:
                          "the ExecuteTaskSync header has no output_prefix (where offloaded "
                          "outputs are written)", started, task_id)
         second = next(requests, None)
+        if second.__class__ is Undecodable:
+            self._undecodable(rpc, second, context, started, task_id)
         if second is None:
             inputs = literals_pb2.LiteralMap()  # closed after the header: a task of no inputs
         elif second.WhichOneof("part") != "inputs":
@@ -489,14 +527,22 @@ class ConnectorService:
         if sync_lane is not None:  # read by grpc's server for the calls of this method
             execute_task_sync.experimental_thread_pool = sync_lane  # type: ignore[attr-defined]
 
+        def checked(fn: Callable[..., Any]) -> Callable[..., Any]:
+            """``fn``, refusing a request whose bytes did not decode (see ``lenient``)."""
+            def call(request: Any, context: grpc.ServicerContext) -> Any:
+                if request.__class__ is Undecodable:
+                    self._undecodable(fn.__name__, request, context, time.perf_counter())
+                return fn(request, context)
+            return call
+
         def unary(fn: Callable[..., Any], req: Any, resp: Any
                   ) -> grpc.RpcMethodHandler[Any, Any]:
             return grpc.unary_unary_rpc_method_handler(
-                fn, request_deserializer=req.FromString,
+                checked(fn), request_deserializer=lenient(req),
                 response_serializer=resp.SerializeToString)
 
         sync = {"ExecuteTaskSync": grpc.stream_stream_rpc_method_handler(
-            execute_task_sync, request_deserializer=a.ExecuteTaskSyncRequest.FromString,
+            execute_task_sync, request_deserializer=lenient(a.ExecuteTaskSyncRequest),
             response_serializer=sync_response_bytes)}
         async_ = {
             "CreateTask": unary(self.CreateTask, a.CreateTaskRequest, a.CreateTaskResponse),
@@ -505,7 +551,7 @@ class ConnectorService:
             "GetTaskMetrics": unary(self.GetTaskMetrics, a.GetTaskMetricsRequest,
                                     a.GetTaskMetricsResponse),
             "GetTaskLogs": grpc.unary_stream_rpc_method_handler(
-                self.GetTaskLogs, request_deserializer=a.GetTaskLogsRequest.FromString,
+                checked(self.GetTaskLogs), request_deserializer=lenient(a.GetTaskLogsRequest),
                 response_serializer=a.GetTaskLogsResponse.SerializeToString),
         }
         metadata = {
