@@ -569,4 +569,18 @@ def test_a_port_in_use_is_one_line_and_exit_2(venv: PluginVenv, tmp_path: Path,
     assert result.returncode == 2, result.stderr
     assert f"127.0.0.1:{port}" in result.stderr
     assert "cannot listen on" in result.stderr or "cannot serve metrics on" in result.stderr
+    assert "address already in use" in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("host", "cause"), [
+    ("nonsense.invalid", "does not resolve"),
+    ("192.0.2.1", "cannot assign requested address"),  # TEST-NET-1: no machine's own
+])
+def test_a_host_that_is_not_this_machines_says_why(venv: PluginVenv, tmp_path: Path,
+                                                   host: str, cause: str) -> None:
+    result = venv.shimtask("serve", "--host", host, "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("shimtask:")]
+    assert f"cannot listen on {host}:0: " in line and cause in line, result.stderr
+    assert "GRPC_VERBOSITY" not in line

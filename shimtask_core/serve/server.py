@@ -104,6 +104,30 @@ def _check_tls_pair(cert_path: str, cert: bytes, key_path: str, key: bytes) -> N
         raise UsageError(f"cannot read the TLS key or certificate: {exc}") from None
 
 
+def _bind_failure(config: ServeConfig) -> str:
+    """Why grpc could not bind ``config.address``, from binding it with a plain socket:
+    grpc says only "Failed to bind" (its reason goes to a C-level log line)."""
+    import socket
+
+    host = config.host.strip("[]") or None
+    try:
+        found = socket.getaddrinfo(host, config.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"the host {config.host!r} does not resolve ({exc.strerror})"
+    reasons = []
+    for family, kind, proto, _, sockaddr in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                reasons.append(exc.strerror or str(exc))
+    if reasons:
+        return "; ".join(dict.fromkeys(reasons)).lower()  # e.g. "address already in use"
+    return "grpc could not bind it (in use, or not an address of this machine)"
+
+
 @final
 class Server:
     """One running service; :meth:`wait` blocks until a signal (or :meth:`stop`) ends it."""
@@ -166,11 +190,10 @@ class Server:
                 port: int = self.grpc.add_insecure_port(config.address)
             else:
                 port = self.grpc.add_secure_port(config.address, credentials)
-        except RuntimeError as exc:
-            raise UsageError(f"cannot listen on {config.address}: {exc}") from None
+        except RuntimeError:
+            port = 0
         if port == 0:
-            raise UsageError(f"cannot listen on {config.address} (in use, or not an address "
-                             f"of this machine)")
+            raise UsageError(f"cannot listen on {config.address}: {_bind_failure(config)}")
         return port
 
     def _unavailable(self, name: str, message: str) -> None:
