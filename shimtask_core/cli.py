@@ -286,7 +286,7 @@ def _main(argv: Sequence[str] | None) -> int:
         parser = _build_parser()
         args, unknown = parser.parse_known_args(argv)
         if unknown:
-            _unrecognized(parser, args, unknown)
+            _unrecognized(parser, args, unknown, sys.argv[1:] if argv is None else argv)
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
@@ -341,14 +341,20 @@ _EXECUTE_FLAGS = {"--test": "test", "--exit-zero-on-error": "exit_zero_on_error"
                   "--verbose": "verbose", "-v": "verbose"}
 
 
-def _unrecognized(parser: argparse.ArgumentParser, args: Any, unknown: list[str]) -> None:
+def _unrecognized(parser: argparse.ArgumentParser, args: Any, unknown: list[str],
+                  argv: Sequence[str]) -> None:
     """Exit 2 as argparse does, but from the subcommand that was given (its usage, not the
-    top level's) and with the closest option for a misspelt one (--input-json)."""
+    top level's) and with the closest option for a misspelt one (--input-json). An
+    option before the subcommand (``shimtask --bogus run``) is the top level's."""
     import argparse
     import difflib
 
     command = parser
+    words = list(argv)
+    before = words[:words.index(args.command)] if args.command in words else words
     for dest in ("command", "plugins_command"):
+        if any(arg in before for arg in unknown):
+            break
         actions = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
         if not actions or getattr(args, dest, None) not in actions[0].choices:
             break

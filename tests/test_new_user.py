@@ -859,6 +859,10 @@ def test_a_misspelt_option_gets_the_subcommands_usage_and_the_closest_option(
     nested = user_venv.shimtask("plugins", "list", "--jsn")
     assert nested.stderr.strip().splitlines()[-1] == (
         "shimtask plugins list: error: unrecognized arguments: --jsn (did you mean --json?)")
+    top = user_venv.shimtask("--debgu", "run", "t.json", cwd=tmp_path)  # before the command
+    assert top.returncode == 2 and top.stderr.startswith("usage: shimtask [")
+    assert top.stderr.strip().splitlines()[-1] == (
+        "shimtask: error: unrecognized arguments: --debgu (did you mean --debug?)")
 
 
 _DEFAULT_RAW = """
