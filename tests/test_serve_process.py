@@ -337,6 +337,43 @@ def test_a_task_of_another_replica_is_running_until_its_deadline(venv: PluginVen
         assert server.stop() == 0
 
 
+def test_delete_through_another_replica_cancels_the_task(venv: PluginVenv,
+                                                         tmp_path: Path) -> None:
+    """Propeller spreads its calls over the replicas (round_robin): the DeleteTask of a
+    task may reach one that does not hold it. The holder then never starts the task if
+    it was queued, writes no result if it was running, and every replica says ABORTED."""
+    with ServeProcess(venv, "--workers", "1", cwd=tmp_path) as a, \
+            ServeProcess(venv, cwd=tmp_path) as b, \
+            Propeller(a.address) as pa, Propeller(b.address) as pb:
+        running, gate, started = gated(tmp_path, "running")
+        queued, _, queued_started = gated(tmp_path, "queued")
+        queued.custom.fields["gate"].string_value = str(gate)
+        run_meta = pa.create(running, encode(running, {"x": 1}), tmp_path / "one")
+        wait_until(started.exists, what="the first task to start")
+        queued_meta = pa.create(queued, encode(queued, {"x": 2}), tmp_path / "two")
+        pb.delete(running, run_meta)
+        pb.delete(queued, queued_meta)
+        pb.delete(queued, queued_meta)  # twice: still not an error
+        for tt, meta, prefix in ((running, run_meta, "one"), (queued, queued_meta, "two")):
+            assert pb.get(tt, meta, tmp_path / prefix).phase == Phase.ABORTED
+        gate.touch()
+        a.wait_for("discarded", task=json.loads(run_meta)["id"])
+        a.wait_for("discarded", task=json.loads(queued_meta)["id"])
+        for tt, meta, prefix in ((running, run_meta, "one"), (queued, queued_meta, "two")):
+            assert not (tmp_path / prefix / "outputs.pb").exists()
+            assert not (tmp_path / prefix / "error.pb").exists()
+            assert pa.get(tt, meta, tmp_path / prefix).phase == Phase.ABORTED
+        assert not queued_started.exists()  # the queued one never started
+        # a task that finished before the delete keeps its result
+        add = task("add", "add", {"x": int, "y": int}, {"o0": int})
+        done = pa.create(add, encode(add, {"x": 1, "y": 1}), tmp_path / "three")
+        assert pa.poll(add, done, tmp_path / "three").phase == Phase.SUCCEEDED
+        pb.delete(add, done)
+        assert pb.get(add, done, tmp_path / "three").phase == Phase.SUCCEEDED
+        assert b.wait_for("request", rpc="DeleteTask", was="finished")
+        assert a.stop() == 0 and b.stop() == 0
+
+
 # --- plugins installed while running, policy ---------------------------------------------
 
 

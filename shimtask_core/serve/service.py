@@ -36,7 +36,7 @@ from ..runtime import ERROR_FILE, OUTPUTS_FILE
 from . import execution
 from .execution import ONE_BYTE_VARINTS, UNRESOLVED, Outcome, varint
 from .jobs import BadResourceMeta, Job, ResourceMeta, lost_after
-from .log import task_execution_id
+from .log import first_line, task_execution_id
 from .metrics import NoMetrics
 from .pool import ADMITTED, REFUSED, Full, QueueTimeout, lane_admission
 
@@ -59,6 +59,10 @@ ASYNC_SERVICES = ("AsyncAgentService", "AsyncConnectorService")
 METADATA_SERVICES = ("AgentMetadataService", "ConnectorMetadataService")
 #: Seconds between checks that a synchronous caller is still there.
 WAIT_SLICE = 1.0
+#: Left under an async task's output prefix by a DeleteTask that reached a replica
+#: other than the one running the task; holds the task's id.
+DELETED_FILE = "shimtask-deleted"
+DELETED_ELSEWHERE = "deleted (aborted by Flyte) through another replica"
 SERVICE_NAMES = tuple(f"{PACKAGE}.{name}"
                       for name in (*SYNC_SERVICES, *ASYNC_SERVICES, *METADATA_SERVICES))
 
@@ -315,6 +319,11 @@ class ConnectorService:
     def _run_async(self, job: Job, tt: TaskTemplate, inputs: literals_pb2.LiteralMap) -> None:
         if job.claimed:  # deleted or timed out while it waited for a worker
             return
+        if self._deleted_elsewhere(job) and self.jobs.claim(job):  # never started
+            self.jobs.finish(job, execution.aborted(job.meta.executor_type, DELETED_ELSEWHERE))
+            self.log.event("discarded", task=job.meta.id, executor_type=job.meta.executor_type,
+                           outcome="aborted", duration_ms=0.0, started=False)
+            return
         job.started = time.time()
         started = time.perf_counter()
         outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix,
@@ -324,9 +333,24 @@ class ConnectorService:
                            outcome=outcome.outcome,
                            duration_ms=round((time.perf_counter() - started) * 1000, 3))
             return
+        if self._deleted_elsewhere(job):  # nothing is written: Flyte has moved on
+            self.jobs.finish(job, execution.aborted(job.meta.executor_type, DELETED_ELSEWHERE))
+            self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
+                           outcome=outcome.outcome,
+                           duration_ms=round((time.perf_counter() - started) * 1000, 3))
+            return
         outcome = self._persist(job, outcome)
         self.jobs.finish(job, outcome)
         self._done("AsyncExecution", started, job.task_execution_id, outcome, job.meta.id)
+
+    def _deleted_elsewhere(self, job: Job) -> bool:
+        """Whether a DeleteTask that reached another replica left :data:`DELETED_FILE`
+        for this task under its output prefix."""
+        try:
+            return self._marked_deleted(job.meta, job.meta.output_prefix)
+        except Exception as exc:  # unreadable now: run it (a delete is best effort anyway)
+            self.log.event("delete_check_failed", task=job.meta.id, error=first_line(str(exc)))
+            return False
 
     def _persist(self, job: Job, outcome: Outcome) -> Outcome:
         """Write ``outputs.pb`` or ``error.pb`` under the task's output prefix, so that any
@@ -402,6 +426,8 @@ class ConnectorService:
             if storage.exists(outputs_uri):
                 outputs = literals_pb2.LiteralMap.FromString(storage.read_bytes(outputs_uri))
                 return agent_pb2.Resource(phase=execution.SUCCEEDED, outputs=outputs)
+            if self._marked_deleted(meta, prefix):
+                return execution.aborted(meta.executor_type, DELETED_ELSEWHERE).resource
         except Exception as exc:
             self._reject("GetTask", context, grpc.StatusCode.UNAVAILABLE, "storage",
                          f"cannot read the result of task {meta.id} under {prefix}: {exc}",
@@ -420,11 +446,35 @@ class ConnectorService:
                       f"(accepted {time.time() - meta.created:.0f} s ago)")
         return execution.lost(meta.id, reason, meta.executor_type).resource
 
+    @staticmethod
+    def _marked_deleted(meta: ResourceMeta, prefix: str) -> bool:
+        marker = storage.join(prefix, DELETED_FILE)
+        return storage.exists(marker) and storage.read_bytes(marker) == meta.id.encode()
+
+    def _delete_elsewhere(self, meta: ResourceMeta, context: grpc.ServicerContext,
+                          started: float) -> str:
+        """Leave :data:`DELETED_FILE` under the task's output prefix for the replica that
+        holds it (propeller's calls are spread over the replicas); a task that already
+        left its result is finished, and nothing is written."""
+        prefix = meta.output_prefix
+        try:
+            if (storage.exists(storage.join(prefix, OUTPUTS_FILE))
+                    or storage.exists(storage.join(prefix, ERROR_FILE))):
+                return "finished"
+            storage.write_bytes(storage.join(prefix, DELETED_FILE), meta.id.encode())
+        except Exception as exc:
+            self._reject("DeleteTask", context, grpc.StatusCode.UNAVAILABLE, "storage",
+                         f"cannot leave the deletion of task {meta.id} under {prefix}: {exc}",
+                         started, executor_type=self._known(meta.executor_type))
+        return "elsewhere"
+
     def DeleteTask(self, request: agent_pb2.DeleteTaskRequest, context: grpc.ServicerContext
                    ) -> agent_pb2.DeleteTaskResponse:
         """Cancel the task: a queued one never starts; a running one's result is discarded
-        (a Python thread cannot be stopped). Deleting twice, or a finished or unknown
-        task, is not an error."""
+        (a Python thread cannot be stopped). A task another replica holds is cancelled
+        through a file under its output prefix, which that replica reads before it starts
+        the task and before it writes its result. Deleting twice, or a finished or
+        unknown task, is not an error."""
         rpc = "DeleteTask"
         started = time.perf_counter()
         meta = self._meta(rpc, request.resource_meta, context, started)
@@ -438,6 +488,8 @@ class ConnectorService:
                     job.future.cancel()
                 self.jobs.finish(job, execution.aborted(meta.executor_type,
                                                         "deleted (aborted by Flyte)"))
+        elif not self.jobs.is_ours(meta):  # accepted by another replica (or process)
+            state = self._delete_elsewhere(meta, context, started)
         seconds = time.perf_counter() - started
         self.metrics.observe(rpc, self._known(meta.executor_type), "deleted", None, seconds)
         self.log.request(rpc, task_execution_id=job.task_execution_id if job else "",
