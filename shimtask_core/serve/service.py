@@ -319,10 +319,13 @@ class ConnectorService:
     def _run_async(self, job: Job, tt: TaskTemplate, inputs: literals_pb2.LiteralMap) -> None:
         if job.claimed:  # deleted or timed out while it waited for a worker
             return
-        if self._deleted_elsewhere(job) and self.jobs.claim(job):  # never started
-            self.jobs.finish(job, execution.aborted(job.meta.executor_type, DELETED_ELSEWHERE))
-            self.log.event("discarded", task=job.meta.id, executor_type=job.meta.executor_type,
-                           outcome="aborted", duration_ms=0.0, started=False)
+        if self._deleted_elsewhere(job):  # it never starts
+            if self.jobs.claim(job):
+                self.jobs.finish(job, execution.aborted(job.meta.executor_type,
+                                                        DELETED_ELSEWHERE))
+                self.log.event("discarded", task=job.meta.id,
+                               executor_type=job.meta.executor_type, outcome="aborted",
+                               duration_ms=0.0, started=False)
             return
         job.started = time.time()
         started = time.perf_counter()
