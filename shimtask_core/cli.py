@@ -352,9 +352,8 @@ def _unrecognized(parser: argparse.ArgumentParser, args: Any, unknown: list[str]
     command = parser
     words = list(argv)
     before = words[:words.index(args.command)] if args.command in words else words
-    for dest in ("command", "plugins_command"):
-        if any(arg in before for arg in unknown):
-            break
+    top_level = any(arg in before for arg in unknown)
+    for dest in ("command", "plugins_command") if not top_level else ():
         actions = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
         if not actions or getattr(args, dest, None) not in actions[0].choices:
             break

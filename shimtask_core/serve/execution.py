@@ -90,22 +90,20 @@ class Outcome:
         field 5, the phase, as protobuf writes them)."""
         if self._resource is None and self.outputs is not None:
             data: bytes = self.outputs.SerializeToString()
-            n = len(data)
-            size = ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)
-            return b"\x12" + size + data + _PHASE_SUCCEEDED
+            return b"\x12" + varint(len(data)) + data + _PHASE_SUCCEEDED
         serialized: bytes = self.resource.SerializeToString()
         return serialized
 
 
-#: The varint of each ``n < 0x80``: one byte, looked up without a call.
-ONE_BYTE_VARINTS: Final = tuple(bytes((n,)) for n in range(0x80))
+#: The varint of each ``n < 0x80``: one byte, looked up.
+_ONE_BYTE: Final = tuple(bytes((n,)) for n in range(0x80))
 _PHASE_SUCCEEDED: Final = b"\x28" + bytes((SUCCEEDED,))  # field 5, varint
 
 
 def varint(n: int) -> bytes:
     """``n`` as a protobuf varint."""
     if n < 0x80:
-        return ONE_BYTE_VARINTS[n]
+        return _ONE_BYTE[n]
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)

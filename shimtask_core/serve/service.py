@@ -34,7 +34,7 @@ from ..errors import ShimTaskError
 from ..registry import executor_type_of
 from ..runtime import ERROR_FILE, OUTPUTS_FILE
 from . import execution
-from .execution import ONE_BYTE_VARINTS, UNRESOLVED, Outcome, varint
+from .execution import UNRESOLVED, Outcome, varint
 from .jobs import BadResourceMeta, Job, ResourceMeta, lost_after
 from .log import first_line, task_execution_id
 from .metrics import NoMetrics
@@ -71,10 +71,8 @@ def sync_response_bytes(outcome: Outcome) -> bytes:
     serialized, from the resource's own bytes: field 1 (``header``, length-delimited)
     holding field 1 (``resource``). Building the messages would copy the outputs twice."""
     body = outcome.resource_bytes()
-    n = len(body)
-    header = b"\x0a" + (ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)) + body
-    n = len(header)
-    return b"\x0a" + (ONE_BYTE_VARINTS[n] if n < 0x80 else varint(n)) + header
+    header = b"\x0a" + varint(len(body)) + body
+    return b"\x0a" + varint(len(header)) + header
 
 
 @final
@@ -331,13 +329,13 @@ class ConnectorService:
         started = time.perf_counter()
         outcome = execution.execute(self.registry, tt, inputs, job.meta.output_prefix,
                                     self.templates, self.scratch)
-        if not self.jobs.claim(job):  # deleted or timed out meanwhile: thrown away
-            self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
-                           outcome=outcome.outcome,
-                           duration_ms=round((time.perf_counter() - started) * 1000, 3))
-            return
-        if self._deleted_elsewhere(job):  # nothing is written: Flyte has moved on
-            self.jobs.finish(job, execution.aborted(job.meta.executor_type, DELETED_ELSEWHERE))
+        claimed = self.jobs.claim(job)
+        if not claimed or self._deleted_elsewhere(job):
+            # deleted (here or through another replica) or timed out meanwhile: thrown
+            # away, nothing is written, Flyte has moved on
+            if claimed:
+                self.jobs.finish(job, execution.aborted(job.meta.executor_type,
+                                                        DELETED_ELSEWHERE))
             self.log.event("discarded", task=job.meta.id, executor_type=outcome.executor_type,
                            outcome=outcome.outcome,
                            duration_ms=round((time.perf_counter() - started) * 1000, 3))
