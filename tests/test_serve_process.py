@@ -7,10 +7,13 @@ one changes or ends it.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
+import platform
 import signal
 import socket
+import sys
 import threading
 import time
 import urllib.request
@@ -112,6 +115,39 @@ def test_sigterm_under_load_finishes_in_flight_work_refuses_new_and_exits_0(
         assert json.loads(async_meta)["id"]
         stopped = server.wait_for("stopped")
         assert stopped["abandoned"] == 0 and stopped["signal"] == "SIGTERM"
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of another process (what the kernel does when it
+    picks that thread for a process-directed signal)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(SYS_TGKILL[platform.machine()], pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid})")
+
+
+SYS_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.machine() not in SYS_TGKILL,
+                    reason="tgkill is Linux's")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_the_kernel_gives_to_another_thread_still_reaches_the_server(
+        venv: PluginVenv, tmp_path: Path, signum: int) -> None:
+    """A ``kill`` goes to whichever thread the kernel picks; Python runs the handler on the
+    main thread only. One handed to a gRPC thread must still stop (or reload) the server
+    at once, not when something else wakes the main thread."""
+    with ServeProcess(venv, cwd=tmp_path) as server:
+        pid = server.proc.pid
+        others = sorted(int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()
+                        if int(t.name) != pid)
+        assert others, "the server has no thread besides the main one"
+        _tgkill(pid, others[-1], signum)
+        if signum == signal.SIGHUP:
+            server.wait_for("reloaded", timeout=10)
+            assert server.stop() == 0
+        else:
+            assert server.wait(timeout=10) == 0
+            assert server.wait_for("stopped")["signal"] == "SIGTERM"
 
 
 def test_health_is_not_serving_while_draining(venv: PluginVenv, tmp_path: Path) -> None:

@@ -18,8 +18,11 @@ Lifecycle:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -179,7 +182,16 @@ class Server:
         except BaseException:
             self.scratch.close()
             raise
-        self._wake = threading.Event()
+        # What wakes wait(): a byte on this socket pair, written by stop(), by the signal
+        # handlers, and by the C-level handler of any signal (set_wakeup_fd). The kernel
+        # hands a process-directed signal to any thread; a Python handler runs on the
+        # main thread only, once that thread is back in the interpreter, so a main thread
+        # asleep on a lock would sleep on (and an Event set from a handler can deadlock on
+        # the Event's own lock). The wakeup fd wakes it from whichever thread took it.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._previous_wakeup_fd: int | None = None
         self._stop_signal: str | None = None
         self._reload = False
 
@@ -216,38 +228,47 @@ class Server:
 
         def reload(_: int, __: Any) -> None:
             self._reload = True
-            self._wake.set()
+            self._poke()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, reload)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._wake_w.fileno(),
+                                                        warn_on_full_buffer=False)
 
     def stop(self, reason: str = "stop") -> None:
         """Ask :meth:`wait` to shut down (safe from a signal handler or any thread)."""
         self._stop_signal = reason
-        self._wake.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(OSError):  # full (a wake-up is pending) or closed (stopped)
+            self._wake_w.send(b"\0")
 
     def wait(self) -> Shutdown:
         """Serve until stopped, then shut down gracefully."""
         while True:
-            self._wake.wait()
-            self._wake.clear()
             if self._stop_signal is not None:
                 return self._shutdown(self._stop_signal)
             if self._reload:
                 self._reload = False
                 agents = self.service.refresh()
                 self.log.event("reloaded", executors=[a.name for a in agents])
+            select.select([self._wake_r], [], [])  # the flags are looked at again first
+            with contextlib.suppress(OSError):  # BlockingIOError: drained
+                while self._wake_r.recv(512):
+                    pass
 
     def _shutdown(self, reason: str) -> Shutdown:
         started = time.monotonic()
         grace = self.config.grace
+        self.health.enter_graceful_shutdown()
+        done = self.grpc.stop(grace)  # refuses new RPCs now; cancels in-flight ones at grace
+        # after the refusal began: a call made once this line is out is refused
         self.log.event("stopping", signal=reason, grace=grace, running=self.pool.running,
                        queued=self.pool.admitted - self.pool.running,
                        async_pending=self.jobs.pending())
-        self.health.enter_graceful_shutdown()
-        done = self.grpc.stop(grace)  # refuses new RPCs now; cancels in-flight ones at grace
         abandoned = self.pool.drain(grace)
         done.wait(max(0.0, grace - (time.monotonic() - started)) + 2.0)
         self.metrics.close()
@@ -255,6 +276,10 @@ class Server:
         seconds = time.monotonic() - started
         self.log.event("stopped", signal=reason, seconds=round(seconds, 3), abandoned=abandoned)
         self.log.close()
+        if self._previous_wakeup_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+        self._wake_r.close()
+        self._wake_w.close()
         return Shutdown(reason, seconds, abandoned)
 
 
