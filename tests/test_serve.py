@@ -477,6 +477,23 @@ def test_resource_meta_we_did_not_write_is_invalid_argument(propeller: Propeller
     assert "not written by a shimtask serve" in info.value.details()
 
 
+@pytest.mark.parametrize("field", ["created", "deadline"])
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_forged_resource_meta_with_a_number_that_is_not_finite_is_invalid_argument(
+        propeller: Propeller, tmp_path: Path, field: str, number: str) -> None:
+    """``json`` reads NaN and Infinity; a deadline of NaN would never pass, nor fail."""
+    tt, gate, _ = gated(tmp_path)
+    gate.touch()
+    meta = json.loads(propeller.create(tt, encode(tt, {"x": 1}), tmp_path))
+    forged = json.dumps(meta).replace(f'"{field}": {meta[field]}', f'"{field}": {number}')
+    assert number in forged
+    with pytest.raises(grpc.RpcError) as info:
+        propeller.async_.GetTask(agent_pb2.GetTaskRequest(resource_meta=forged.encode()),
+                                 timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not finite" in info.value.details()
+
+
 def test_create_task_without_template_or_prefix_is_invalid_argument(propeller: Propeller,
                                                                      tmp_path: Path) -> None:
     tt = task("add", "add", {"x": int, "y": int}, {"o0": int})

@@ -20,6 +20,7 @@ a terminal task once more, then stops), and then answered from their files.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -65,9 +66,11 @@ class ResourceMeta:
             raw: Any = json.loads(data)
             if not isinstance(raw, dict) or raw.get("shimtask") != META_VERSION:
                 raise TypeError("not a shimtask resource_meta")
+            created, deadline = float(raw["created"]), float(raw["deadline"])
+            if not (math.isfinite(created) and math.isfinite(deadline)):  # json reads NaN
+                raise ValueError("its created and deadline are not finite numbers")
             return cls(str(raw["id"]), str(raw["executor_type"]), str(raw["output_prefix"]),
-                       str(raw["instance"]), str(raw["host"]), float(raw["created"]),
-                       float(raw["deadline"]))
+                       str(raw["instance"]), str(raw["host"]), created, deadline)
         except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
             preview = data[:60].decode("utf-8", "replace")
             raise BadResourceMeta(
