@@ -22,6 +22,7 @@ import datetime as dt
 import enum
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -403,9 +404,14 @@ def test_an_optional_dataclass_output_takes_an_instance_or_its_name_and_checks_f
                    {"event": {**value, "mood": Mood.BUSY}}):
         assert codec.decode_outputs(codec.encode_outputs(result)) == {"event": value}
     assert codec.decode_outputs(codec.encode_outputs(None)) == {"event": None}
-    for wrong in ({"event": {"at": when}, "extra": 1}, {"at": when, "zzz": 2}, {"mood": "calm"}):
+    for wrong, says in (
+            ({"event": {"at": when}, "extra": 1},
+             "without field(s) 'at' and with unknown field(s) 'event', 'extra'"),
+            ({"at": when, "zzz": 2}, "with unknown field(s) 'zzz'"),
+            ({"mood": "calm"}, "without field(s) 'at'")):
+        # the union's one dict variant says which fields are wrong
         with pytest.raises(Exception, match=r"output 'event': expected dict \(dataclass Event\) "
-                                            r"\| none, got dict"):
+                                            r"\| none, got a dict " + re.escape(says)):
             codec.encode_outputs(wrong)
     # as flytekit writes an Optional[Event] (msgpack, the datetime as ISO text), read back
     literals = literals_pb2.LiteralMap()

@@ -154,8 +154,9 @@ def union_filler(lt: types_pb2.LiteralType, fillers: Sequence[Filler]) -> Filler
                 continue
             union.type.CopyFrom(variant.lt)
             return
-        if first_error is not None and first_error.path:
-            raise first_error
+        if first_error is not None and (
+                first_error.path or sum(v.kind in kinds for v in variants) == 1):
+            raise first_error  # the one variant of the value's kind says what is wrong in it
         raise Mismatch(expected, got(value))
 
     return fill
