@@ -37,11 +37,11 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
     """Parse a template from protobuf bytes or protobuf-JSON text.
 
     The form is the file's: a ``.json`` name, or text that starts like JSON (after a
-    UTF-8 byte-order mark, which editors on Windows write), is JSON, and JSON that is
-    not valid says where (line and column); anything else is protobuf.
+    byte-order mark: editors on Windows write UTF-8 with one, and Windows PowerShell's
+    ``>`` writes UTF-16), is JSON, and JSON that is not valid says where (line and
+    column); anything else is protobuf.
     """
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM):]
+    data = _as_utf8(data)
     stripped = data.lstrip()
     json_error: TemplateError | None = None
     if source.lower().endswith(".json"):
@@ -74,6 +74,25 @@ def parse_template(data: bytes, *, source: str = "template") -> tasks_pb2.TaskTe
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+#: The other byte-order marks JSON text may start with, longest first (UTF-32-LE's
+#: starts with UTF-16-LE's).
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+              (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """``data`` without a UTF-8 byte-order mark, and UTF-16 or UTF-32 text with a mark
+    as UTF-8; anything else (protobuf bytes among it) as it is."""
+    if data.startswith(_UTF8_BOM):
+        return data[len(_UTF8_BOM):]
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)  # the codec reads the mark and drops it
+            except UnicodeDecodeError:
+                return data
+            return text.encode("utf-8") if text.lstrip()[:1] == "{" else data
+    return data
 
 
 def _template_of_task_spec(data: bytes) -> tasks_pb2.TaskTemplate | None:

@@ -563,6 +563,22 @@ def test_a_json_template_with_a_utf8_bom_runs(user_venv: PluginVenv, tmp_path: P
     assert json.loads(result.stdout) == {"n": 3}
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("name", ["bom.json", "task.template"])
+def test_a_json_template_in_utf16_or_utf32_with_a_bom_runs(
+        user_venv: PluginVenv, tmp_path: Path, codec: str, name: str) -> None:
+    """Windows PowerShell's ``python make_template.py > task.json`` writes UTF-16 with a
+    byte-order mark; the mark says how to read it, with or without a .json name."""
+    tt = make_template("bom", "anyname", inputs={"n": int}, outputs={"n": int})
+    template = tmp_path / name
+    bom = {"utf-16": b"", "utf-16-be": b"\xfe\xff", "utf-32": b""}[codec]  # -be has none
+    template.write_bytes(bom + template_to_json(tt).encode(codec))
+    assert template.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+    result = user_venv.shimtask("run", str(template), "-i", "n=3", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"n": 3}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
