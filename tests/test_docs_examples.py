@@ -287,7 +287,8 @@ def test_the_literals_pages_executors_run_as_written(tmp_path: Path) -> None:
 #: part of one (``...``, another plugin's fixture). A new block fails until it is placed.
 KIT_MODULES = {("testing-kit.md", 0): None, ("testing-kit.md", 1): "tests/test_greet_container.py",
                ("contract-suite.md", 0): None}
-KIT_FRAGMENTS = {("contract-suite.md", 1), ("contract-suite.md", 2)}
+KIT_FRAGMENTS = {("contract-suite.md", 1), ("contract-suite.md", 2),
+                 ("testing-kit.md", 2)}  # signal_thread: its executor is the reader's
 
 
 def test_the_testing_kit_pages_tests_pass_in_a_new_plugin(tmp_path: Path) -> None:

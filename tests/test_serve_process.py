@@ -7,10 +7,8 @@ one changes or ends it.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import json
-import platform
 import signal
 import socket
 import sys
@@ -42,6 +40,7 @@ from connector import (
     wait_until,
 )
 from pluginenv import PluginVenv, build_wheel
+from shimtask_core.testing import signal_thread
 
 Phase = execution_pb2.TaskExecution
 
@@ -117,19 +116,7 @@ def test_sigterm_under_load_finishes_in_flight_work_refuses_new_and_exits_0(
         assert stopped["abandoned"] == 0 and stopped["signal"] == "SIGTERM"
 
 
-def _tgkill(pid: int, tid: int, signum: int) -> None:
-    """Send ``signum`` to one thread of another process (what the kernel does when it
-    picks that thread for a process-directed signal)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(SYS_TGKILL[platform.machine()], pid, tid, signum) != 0:
-        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid})")
-
-
-SYS_TGKILL = {"x86_64": 234, "aarch64": 131}
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.machine() not in SYS_TGKILL,
-                    reason="tgkill is Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill is Linux's")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_the_kernel_gives_to_another_thread_still_reaches_the_server(
         venv: PluginVenv, tmp_path: Path, signum: int) -> None:
@@ -137,11 +124,7 @@ def test_a_signal_the_kernel_gives_to_another_thread_still_reaches_the_server(
     main thread only. One handed to a gRPC thread must still stop (or reload) the server
     at once, not when something else wakes the main thread."""
     with ServeProcess(venv, cwd=tmp_path) as server:
-        pid = server.proc.pid
-        others = sorted(int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()
-                        if int(t.name) != pid)
-        assert others, "the server has no thread besides the main one"
-        _tgkill(pid, others[-1], signum)
+        signal_thread(server.proc.pid, signum)
         if signum == signal.SIGHUP:
             server.wait_for("reloaded", timeout=10)
             assert server.stop() == 0

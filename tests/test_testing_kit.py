@@ -215,3 +215,40 @@ def test_isolated_environ_drops_every_shimtask_variable(tmp_path: Path) -> None:
     env = isolated_environ(tmp_path, base={"SHIMTASK_DENY": "*", "SHIMTASK_FUTURE": "1",
                                            "PATH": "/bin"}, extra={"HOME": "/nowhere"})
     assert env == {"PATH": "/bin", "HOME": "/nowhere", "SHIMTASK_CACHE_DIR": str(tmp_path)}
+
+
+# --- signal_thread: a signal on a thread other than the main one ------------------------
+
+CHILD = r"""
+import signal, sys, threading, time
+signal.signal(signal.SIGUSR1, lambda *_: sys.exit(7))
+for _ in range(int(sys.argv[1])):
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)  # in slices: the handler runs on this thread, between them
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill is Linux's")
+def test_signal_thread_signals_a_thread_other_than_the_main_one() -> None:
+    import signal
+
+    from shimtask_core.testing import signal_thread, threads_of
+
+    with subprocess.Popen([sys.executable, "-c", CHILD, "2"], stdout=subprocess.PIPE,
+                          text=True) as child:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        threads = threads_of(child.pid)
+        assert len(threads) == 3 and child.pid in threads
+        tid = signal_thread(child.pid, signal.SIGUSR1)
+        assert tid != child.pid and tid == max(threads)
+        assert child.wait(timeout=30) == 7  # the handler ran, on the main thread
+    with subprocess.Popen([sys.executable, "-c", CHILD, "0"], stdout=subprocess.PIPE,
+                          text=True) as alone:
+        assert alone.stdout is not None and alone.stdout.readline() == "ready\n"
+        with pytest.raises(LookupError, match="no thread besides its main one"):
+            signal_thread(alone.pid, signal.SIGUSR1)
+        with pytest.raises(LookupError, match="named 'nope'"):
+            signal_thread(alone.pid, signal.SIGUSR1, "nope")
+        alone.kill()

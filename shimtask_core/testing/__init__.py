@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     )
     from .contract import ExecutorContractSuite, FailingSample, Sample
     from .environment import isolated_environ, isolated_registry
+    from .signals import signal_thread, threads_of
     from .values import decode_inputs, decode_outputs, literal_map, wrong_literal
 
 __all__ = [
@@ -62,6 +63,8 @@ __all__ = [
     "literal_map",
     "run_container",
     "shimtask_command",
+    "signal_thread",
+    "threads_of",
     "wrong_literal",
 ]
 
@@ -77,6 +80,8 @@ _LAZY = {
     "Sample": "contract",
     "isolated_environ": "environment",
     "isolated_registry": "environment",
+    "signal_thread": "signals",
+    "threads_of": "signals",
     "decode_inputs": "values",
     "decode_outputs": "values",
     "literal_map": "values",

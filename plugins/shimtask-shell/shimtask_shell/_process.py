@@ -35,6 +35,8 @@ _TAIL_BYTES: Final = 64 * 1024
 _TAIL_CHARS: Final = 4000
 _READ_SIZE: Final = 64 * 1024
 _READER_JOIN: Final = 5.0  # seconds to wait for pipes held open by an escaped process
+#: Longest sleep of the main thread between looks for signals while the command runs.
+_SIGNAL_SLICE: Final = 0.2
 
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -128,7 +130,20 @@ class ProcessGroup:
             # timeout; a handler that raises ends the wait.
             poller = select.poll()
             poller.register(self._pidfd, select.POLLIN)
-            return bool(poller.poll(None if timeout is None else max(timeout, 0) * 1000))
+            if threading.current_thread() is not threading.main_thread():
+                return bool(poller.poll(None if timeout is None else max(timeout, 0) * 1000))
+            # On the main thread, in slices: the kernel may hand SIGTERM to a pipe
+            # reader, and its Python handler (which stops the group) runs only once
+            # this thread is back in the interpreter; a poll it does not interrupt
+            # would sleep on until the command ends or the pod is killed.
+            deadline = None if timeout is None else time.monotonic() + max(timeout, 0)
+            while True:
+                left = _SIGNAL_SLICE if deadline is None else min(
+                    _SIGNAL_SLICE, deadline - time.monotonic())
+                if poller.poll(max(left, 0) * 1000):
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
         return self._poll_exit(timeout)
 
     def _poll_exit(self, timeout: float | None) -> bool:

@@ -29,7 +29,7 @@ from shell_testlib import (
     written_args,
 )
 from shimtask_core import Directory, File
-from shimtask_core.testing import isolated_environ, literal_map
+from shimtask_core.testing import isolated_environ, literal_map, signal_thread
 
 Procs = list[subprocess.Popen[str]]
 
@@ -197,6 +197,26 @@ def test_sigterm_to_shimtask_execute_stops_the_process_group(
     assert error.code == "Terminated"
     assert (error.origin, error.kind) == (execution_pb2.ExecutionError.SYSTEM,
                                           errors_pb2.ContainerError.RECOVERABLE)
+
+
+@pytest.mark.parametrize("reader", ["stdout", "stderr"])
+def test_sigterm_the_kernel_hands_to_a_pipe_reader_thread_stops_the_group_too(
+        tmp_path: Path, procs: Procs, pids: Path, reader: str) -> None:
+    """A ``kill`` goes to whichever thread the kernel picks; Python runs the handler on
+    the main thread only, and the main thread sleeps on the command's exit while the
+    pipe readers run. One given to a reader must still stop the command at once."""
+    tt = sleeping_template(pids)
+    if reader == "stdout":  # a second reader thread, for the command's stdout
+        tt = shell_template(py(SPAWN_AND_SLEEP, str(pids), "{{ .outputs.scratch }}"),
+                            outputs={"scratch": Directory, "out": str}, name="sleeper",
+                            stdout="out")
+    run = start(tmp_path, tt, procs=procs)
+    read_pids(pids)
+    signal_thread(run.proc.pid, signal.SIGTERM)
+    _, stderr = run.wait(timeout=30)
+    assert run.proc.returncode == 128 + signal.SIGTERM, stderr
+    assert_group_gone(pids)
+    assert run.error().code == "Terminated"
 
 
 IN_PROCESS = """
