@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .executor import ShimTaskExecutor
     from .files import Directory, File
     from .hookspecs import hookimpl, hookspec
+    from .interrupts import interrupt_thread, interruptible
     from .registry import (
         EXECUTOR_GROUP,
         PLUGIN_GROUP,
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "DatasetRef": "datasets",
     "import_pyarrow": "datasets",
+    "interrupt_thread": "interrupts",
+    "interruptible": "interrupts",
     "Directory": "files",
     "EXECUTOR_GROUP": "registry",
     "EntryPointRecord": "registry",
@@ -150,6 +153,8 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "import_pyarrow",
+    "interrupt_thread",
+    "interruptible",
     "local_path",
     "make_template",
     "open_uri",

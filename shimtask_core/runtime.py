@@ -401,17 +401,25 @@ def _time_limit(finish: _Finish, seconds: float | None, grace: float | None,
         return finish.expired
 
     if threading.current_thread() is not threading.main_thread():
-        def write_now() -> None:  # nothing can interrupt the caller's thread
-            with finish.lock:
-                if not finish.done:
-                    finish.fail(expire())
+        caller = threading.get_ident()
 
+        def write_now() -> None:  # no signal reaches the caller's thread
+            with finish.lock:
+                if finish.done:
+                    return
+                finish.fail(expire())
+            from .interrupts import interrupt_thread  # a query of the executor's returns
+
+            interrupt_thread(caller, still=lambda: inside)
+
+        inside = True  # the caller is in the block (its interrupts are this execution's)
         timer = threading.Timer(seconds, write_now)
         timer.daemon = True
         timer.start()
         try:
             yield
         finally:
+            inside = False
             timer.cancel()
         return
 

@@ -25,7 +25,7 @@ PACKAGE = "shimtask_core"
 #: ``runtime, task -> literals``; the codec knows nothing about registries, tasks or
 #: the CLI; discovery knows nothing about literal values; leaves import only errors.
 FACADE = "(package)"  # shimtask_core/__init__.py: the public names, each loaded on first use
-LEAVES = {"errors", "version", "context", "settings", "_lazy"}
+LEAVES = {"errors", "version", "context", "settings", "_lazy", "interrupts"}
 LAYERS: dict[str, set[str]] = {
     # leaves
     "errors": set(),
@@ -33,6 +33,7 @@ LAYERS: dict[str, set[str]] = {
     "context": {"errors"},
     "settings": {"errors"},  # every SHIMTASK_* variable, one parser per kind
     "_lazy": set(),  # the PEP 562 __getattr__/__dir__ of the facades, from their tables
+    "interrupts": set(),  # interruptible(): a stop reaches an execution waiting in C
     "logs": {"settings"},  # the phase lines of an execution
     "storage": {"errors", "logs"},  # logs: what fails in fsspec's background, off stderr
     "limits": {"settings", "errors"},  # SHIMTASK_MAX_*: what one execution may read and build
@@ -54,9 +55,9 @@ LAYERS: dict[str, set[str]] = {
     # one execution
     "task": {"registry", "hookspecs", "executor", "literals", "template", "context", "errors"},
     "runtime": {"task", "registry", "template", "literals", "storage", "context", "errors",
-                "logs", "limits"},
+                "logs", "limits", "interrupts"},
     "serve": {"runtime", "task", "registry", "template", "literals", "storage", "context",
-              "errors", "version", "logs"},
+              "errors", "version", "logs", "interrupts"},
     # a new plugin's files (shimtask plugins new)
     "scaffold": {"template", "registry", "errors", "version"},
     # the consumers: nothing imports them
@@ -65,7 +66,7 @@ LAYERS: dict[str, set[str]] = {
     # the public names (its _LAZY table); never the consumers below
     FACADE: {"errors", "version", "context", "storage", "executor", "hookspecs", "registry",
              "literals", "files", "datasets", "sqltemplate", "template", "textinput", "task",
-             "runtime", "_lazy"},
+             "runtime", "_lazy", "interrupts"},
     # the kit for plugin authors uses the public API, as the plugins it checks do
     "testing": {FACADE, "cli", "runtime", "task", "registry", "template", "literals", "storage",
                 "context", "executor", "errors", "version", "_lazy"},

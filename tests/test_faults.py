@@ -64,6 +64,26 @@ class Sleeper(ShimTaskExecutor):
         return 1
 
 
+class Querying(ShimTaskExecutor):
+    """Waits in C (SQLite, the GIL released) inside interruptible; says how it ended."""
+
+    def execute_from_model(self, tt, /, **inputs):
+        import sqlite3
+
+        from shimtask_core import interruptible
+
+        con = sqlite3.connect(":memory:")
+        try:
+            with interruptible(con.interrupt):
+                _mark("started")
+                return con.execute(FOREVER).fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            _mark(str(exc))  # "interrupted"
+            raise
+        finally:
+            con.close()
+
+
 class Stubborn(ShimTaskExecutor):
     """Swallows everything, the timeout included, and keeps going."""
 
@@ -135,8 +155,14 @@ class FullFileSystem(LocalFileSystem):
                 raise OSError(errno.ENOSPC, "No space left on device", path)
 '''
 
+#: A query that runs in C for hours: a recursive count to a trillion.
+FOREVER = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+           "WHERE x < 1000000000000) SELECT count(*) FROM c")
+FAULTS += f"\nFOREVER = {FOREVER!r}\n"
+
 EXECUTORS = {name: f"shimtask_test_faults:{cls}" for name, cls in {
     "echo": "Echo", "sleeper": "Sleeper", "stubborn": "Stubborn", "aborts": "Aborts",
+    "querying": "Querying",
     "segfaults": "Segfaults", "big": "Big", "bigfile": "BigFile"}.items()}
 
 USER = execution_pb2.ExecutionError.USER
@@ -416,6 +442,63 @@ def test_a_hanging_executor_times_out(faults: PluginVenv, tmp_path: Path, how: s
     assert elapsed < 30
 
 
+def _started(mark: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not mark.with_name("mark.started").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the executor never started"
+        time.sleep(0.05)
+
+
+def test_a_query_in_c_past_the_time_limit_is_interrupted(faults: PluginVenv,
+                                                         tmp_path: Path) -> None:
+    """SIGALRM's Python handler cannot run while SQLite runs the query in C: the query
+    ran on for hours past a 1 s limit. Inside interruptible, the watcher thread
+    interrupts it, and error.pb says Timeout (not the query's 'interrupted': the
+    handler raises as soon as the thread is back in the interpreter)."""
+    template, inputs = _task(tmp_path, "querying")
+    out, mark = tmp_path / "out", tmp_path / "mark"
+    started = time.monotonic()
+    proc = _execute(faults, template, inputs, out, "--timeout", "1",
+                    env={"SHIMTASK_TEST_MARK": str(mark)})
+    assert time.monotonic() - started < 30  # the query alone runs for hours
+    assert proc.returncode == 1, proc.stderr
+    assert mark.with_name("mark.started").exists()
+    error = _error(out)
+    assert (error.code, error.origin, error.kind) == ("Timeout", SYSTEM, RECOVERABLE)
+    assert "did not finish within 1 s" in error.message
+
+
+@pytest.mark.parametrize("to", ["process", "another thread"])
+def test_sigterm_during_a_query_in_c_stops_it(faults: PluginVenv, tmp_path: Path,
+                                              to: str) -> None:
+    """Whichever thread the kernel hands SIGTERM to, the query is interrupted and the
+    process ends at once with error.pb Terminated (it waited for the query before)."""
+    if to == "another thread" and not sys.platform.startswith("linux"):
+        pytest.skip("tgkill is Linux's")
+    template, inputs = _task(tmp_path, "querying")
+    out, mark = tmp_path / "out", tmp_path / "mark"
+    proc = subprocess.Popen(
+        [str(faults.root / "bin" / "shimtask"), "execute", "--inputs", str(inputs),
+         "--output-prefix", str(out), "--template", str(template)],
+        env=faults.env({"SHIMTASK_TEST_MARK": str(mark)}), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _started(mark, proc)
+        if to == "process":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            from shimtask_core.testing import signal_thread
+
+            signal_thread(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert _error(out).code == "Terminated"
+
+
 @pytest.mark.parametrize("exit_zero", [False, True])
 def test_an_executor_that_swallows_the_timeout_is_not_waited_for(
         faults: PluginVenv, tmp_path: Path, exit_zero: bool) -> None:
@@ -468,6 +551,73 @@ def test_timeout_in_process_off_the_main_thread(tmp_path: Path) -> None:
     (result,) = results
     assert not result.ok and result.error.code == "Timeout"
     assert _error(tmp_path / "out").code == "Timeout"
+
+
+def test_timeout_off_the_main_thread_interrupts_a_query_in_c(tmp_path: Path) -> None:
+    """The timer that writes error.pb also interrupts what the caller's thread waits
+    for inside interruptible: the thread returns, instead of running the query on."""
+    import sqlite3
+    import threading
+
+    from shimtask_core import ExecutorRegistry, ShimTaskExecutor, interruptible, runtime
+
+    ended: list[str] = []
+
+    class Queries(ShimTaskExecutor):  # type: ignore[type-arg]
+        def execute_from_model(self, tt: Any, /, **inputs: Any) -> Any:
+            con = sqlite3.connect(":memory:")
+            try:
+                with interruptible(con.interrupt):
+                    return con.execute(FOREVER).fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                ended.append(str(exc))
+                raise
+            finally:
+                con.close()
+
+    registry = ExecutorRegistry(path=[])
+    registry.register("queries", Queries)
+    template, inputs = _task(tmp_path, "queries")
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(runtime.execute(
+        inputs=str(inputs), output_prefix=str(tmp_path / "out"), template=str(template),
+        registry=registry, timeout=0.5)))
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "the query ran on past the time limit"
+    assert ended == ["interrupted"]
+    (result,) = results
+    assert not result.ok and result.error.code == "Timeout"
+    assert _error(tmp_path / "out").code == "Timeout"
+
+
+def test_interrupt_thread_reaches_only_blocks_still_open() -> None:
+    """What serve relies on: the interrupts of the blocks open on a thread, none once
+    they closed, none when ``still()`` says the execution meant has ended."""
+    import threading
+
+    from shimtask_core import interrupt_thread, interruptible
+
+    calls: list[str] = []
+    inside, leave = threading.Event(), threading.Event()
+    idents: list[int] = []
+
+    def run() -> None:
+        idents.append(threading.get_ident())
+        with interruptible(lambda: calls.append("outer")), \
+                interruptible(lambda: calls.append("inner")):
+            inside.set()
+            leave.wait(10)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert inside.wait(10)
+    (ident,) = idents
+    assert interrupt_thread(ident, still=lambda: False) == 0 and calls == []
+    assert interrupt_thread(ident) == 2 and calls == ["outer", "inner"]
+    leave.set()
+    worker.join(10)
+    assert interrupt_thread(ident) == 0 and calls == ["outer", "inner"]
 
 
 def test_an_invalid_timeout_is_a_usage_error(faults: PluginVenv, tmp_path: Path) -> None:

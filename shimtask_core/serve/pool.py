@@ -29,9 +29,11 @@ its threads are joined at interpreter exit, so one executor stuck in a query
 would keep a terminated server alive past its grace period. Threads here are
 daemons started up front: no thread is created per request.
 
-A Python thread cannot be interrupted: an execution that outlives its time
-limit keeps its slot until it returns, so a flood of stuck executions ends in
-refusals, never in an unbounded backlog.
+A Python thread cannot be stopped from outside: an execution that outlives its
+time limit keeps its slot until it returns, so a flood of stuck executions ends
+in refusals, never in an unbounded backlog. An executor waiting in C inside
+``shimtask_core.interruptible`` (a SQLite or DuckDB query) is interrupted
+(:meth:`WorkerPool.interrupt`) and returns at once.
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ from typing import Any, TypeVar, final
 
 T = TypeVar("T")
 
-_Item = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Item = tuple["PoolFuture[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class PoolFuture(Future[T]):
+    """A future of :meth:`WorkerPool.submit`; ``worker`` is the id of the thread that
+    runs it, once one does."""
+
+    worker: int | None = None
 
 
 class Full(Exception):
@@ -145,7 +154,7 @@ class WorkerPool:
         self._release()
 
     def submit(self, fn: Callable[..., T], *args: Any, admitted: bool = False
-               ) -> Future[T] | None:
+               ) -> PoolFuture[T] | None:
         """Queue ``fn(*args)`` for a pool thread; None when the pool is full or closed.
 
         ``admitted``: the calling lane call's admission (see :func:`lane_admission`)
@@ -155,9 +164,19 @@ class WorkerPool:
             _call.admitted = False  # the lane's wrapper must not release it too
         elif not self._admit():
             return None
-        future: Future[T] = Future()
+        future: PoolFuture[T] = PoolFuture()
         self._queue.put((future, fn, args))
         return future
+
+    def interrupt(self, future: Future[Any]) -> int:
+        """Interrupt what ``future``'s execution waits for in C, if it is running inside
+        ``interruptible`` blocks (see :mod:`shimtask_core.interrupts`); how many ran."""
+        worker = getattr(future, "worker", None)
+        if worker is None:
+            return 0
+        from ..interrupts import interrupt_thread  # only when a stop comes
+
+        return interrupt_thread(worker, still=future.running)
 
     def run_here(self, fn: Callable[..., T], *args: Any, wait: float,
                  still_wanted: Callable[[], bool] | None = None, slice_: float = 1.0,
@@ -188,12 +207,14 @@ class WorkerPool:
 
     def _work(self) -> None:
         get = self._queue.get
+        me = threading.get_ident()
         while True:
             item = get()
             if item is None:
                 return
             future, fn, args = item
             self._take_slot(None, None, 1.0)
+            future.worker = me
             if not future.set_running_or_notify_cancel():  # cancelled while it waited
                 self._finish(True)
                 continue

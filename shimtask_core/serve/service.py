@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError, Executor
+from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, NoReturn, final
 
@@ -272,13 +272,19 @@ class ConnectorService:
                 return future.result(min(wait, WAIT_SLICE) if wait > 0 else 0)
             except FutureTimeout:
                 if time.monotonic() >= end:
-                    future.cancel()
+                    self._stop(future)
                     return execution.timed_out(self._label(tt), limit)
                 if not context.is_active():
-                    future.cancel()
+                    self._stop(future)
                     return execution.aborted(self._label(tt), "the caller went away")
             except CancelledError:
                 return execution.aborted(self._label(tt), "the caller went away")
+
+    def _stop(self, future: Future[Any]) -> None:
+        """A queued execution never starts; a running one waiting in C inside
+        ``interruptible`` (a query) is interrupted and returns; its result is dropped."""
+        future.cancel()
+        self.pool.interrupt(future)
 
     # --- AsyncAgentService ---------------------------------------------------------------
 
@@ -408,7 +414,7 @@ class ConnectorService:
             limit = job.meta.deadline - job.meta.created
             outcome = self._persist(job, execution.timed_out(job.meta.executor_type, limit))
             if job.future is not None:
-                job.future.cancel()
+                self._stop(job.future)
             self.jobs.finish(job, outcome)
             return outcome.resource
         if job.started is None:
@@ -472,10 +478,11 @@ class ConnectorService:
     def DeleteTask(self, request: agent_pb2.DeleteTaskRequest, context: grpc.ServicerContext
                    ) -> agent_pb2.DeleteTaskResponse:
         """Cancel the task: a queued one never starts; a running one's result is discarded
-        (a Python thread cannot be stopped). A task another replica holds is cancelled
-        through a file under its output prefix, which that replica reads before it starts
-        the task and before it writes its result. Deleting twice, or a finished or
-        unknown task, is not an error."""
+        (a Python thread cannot be stopped; a query it waits on inside ``interruptible``
+        is interrupted). A task another replica holds is cancelled through a file under
+        its output prefix, which that replica reads before it starts the task and before
+        it writes its result. Deleting twice, or a finished or unknown task, is not an
+        error."""
         rpc = "DeleteTask"
         started = time.perf_counter()
         meta = self._meta(rpc, request.resource_meta, context, started)
@@ -486,7 +493,7 @@ class ConnectorService:
             if self.jobs.claim(job):
                 state = "running" if job.started is not None else "queued"
                 if job.future is not None:
-                    job.future.cancel()
+                    self._stop(job.future)
                 self.jobs.finish(job, execution.aborted(meta.executor_type,
                                                         "deleted (aborted by Flyte)"))
         elif not self.jobs.is_ours(meta):  # accepted by another replica (or process)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from shimtask_core import OutputMismatch, ShimTaskExecutor, TemplateError, custom_of
+from shimtask_core import (
+    OutputMismatch,
+    ShimTaskExecutor,
+    TemplateError,
+    custom_of,
+    interruptible,
+)
 
 from . import _inputs, _results
 
@@ -37,26 +43,27 @@ class DuckDBExecutor(ShimTaskExecutor[Any]):
 
         con = duckdb.connect(":memory:", config=_CONFIG)
         try:
-            _inputs.create_views(con, views)
-            relation = _run(con, statements, values, mode != "none", source)
-            if mode == "none":
-                con.close()
-                return None
-            if relation is None:
-                raise OutputMismatch(
-                    f"{source or 'the template'}: the last statement returns no rows, but "
-                    f"the template declares output(s) {', '.join(sorted(outputs))}; end "
-                    f"query_template with a query", declared=sorted(outputs))
-            try:  # DuckDB may run the query here, when its rows are first asked for
-                if mode == "row":
-                    row = _results.first_row(relation, outputs, statements[-1])
+            with interruptible(con.interrupt):  # a time limit or SIGTERM stops a query
+                _inputs.create_views(con, views)
+                relation = _run(con, statements, values, mode != "none", source)
+                if mode == "none":
                     con.close()
-                    return row
-                # the dataset: the stream owns the connection and closes it when read
-                return _results.stream(con, relation, statements[-1])
-            except duckdb.Error as exc:
-                raise _explained(exc, len(statements), len(statements),
-                                 statements[-1]) from exc
+                    return None
+                if relation is None:
+                    raise OutputMismatch(
+                        f"{source or 'the template'}: the last statement returns no rows, "
+                        f"but the template declares output(s) {', '.join(sorted(outputs))}; "
+                        f"end query_template with a query", declared=sorted(outputs))
+                try:  # DuckDB may run the query here, when its rows are first asked for
+                    if mode == "row":
+                        row = _results.first_row(relation, outputs, statements[-1])
+                        con.close()
+                        return row
+                    # the dataset: the stream owns the connection and closes it when read
+                    return _results.stream(con, relation, statements[-1])
+                except duckdb.Error as exc:
+                    raise _explained(exc, len(statements), len(statements),
+                                     statements[-1]) from exc
         except BaseException:
             con.close()
             raise

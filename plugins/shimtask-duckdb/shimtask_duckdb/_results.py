@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flyteidl.core import types_pb2
 
-from shimtask_core import ExecutorFailed, OutputMismatch, TemplateError, import_pyarrow
+from shimtask_core import (
+    ExecutorFailed,
+    OutputMismatch,
+    TemplateError,
+    import_pyarrow,
+    interruptible,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -55,7 +61,8 @@ def stream(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation,
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from reader
+            with interruptible(con.interrupt):  # read by the output writer: still stoppable
+                yield from reader
         except Exception as exc:
             raise ExecutorFailed("duckdb", type(exc)(
                 f"{exc}\n(while reading the rows of: {statement.strip()})")) from exc

@@ -59,6 +59,7 @@ from shimtask_core import (
     TemplateError,
     compile_query,
     custom_of,
+    interruptible,
     local_path,
     open_uri,
 )
@@ -159,7 +160,7 @@ class SQLite3Executor(ShimTaskExecutor[Any]):
                 # absolute, not resolved: SQLite follows links itself, and resolving
                 # costs an lstat per path component on every query
                 sqlite3.connect(_file_uri(_absolute(database)) + "?mode=ro", uri=True)
-            ) as con:
+            ) as con, interruptible(con.interrupt):  # a time limit or SIGTERM stops it
                 cursor = con.execute(sql, params)
                 columns = [item[0] for item in cursor.description or ()]
                 records = cursor.fetchall()
