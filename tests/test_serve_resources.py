@@ -84,6 +84,29 @@ class Hang(ShimTaskExecutor):
         return 0
 
 
+class Query(ShimTaskExecutor):
+    """A query that runs in C for hours (SQLite, the GIL released), inside interruptible;
+    notes how it ended."""
+
+    def execute_from_model(self, tt, **inputs):
+        import sqlite3
+
+        from shimtask_core import interruptible
+
+        con = sqlite3.connect(":memory:")
+        try:
+            with interruptible(con.interrupt):
+                _note(tt, "querying")
+                return con.execute(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                    "WHERE x < 1000000000000) SELECT count(*) FROM c").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            _note(tt, str(exc))
+            raise
+        finally:
+            con.close()
+
+
 class Add(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
         return inputs["x"] + inputs["y"]
@@ -93,6 +116,7 @@ EXECUTORS = {"readfile": "shimtask_test_scratch:ReadFile",
              "readfail": "shimtask_test_scratch:ReadThenFail",
              "readsleep": "shimtask_test_scratch:ReadThenSleep",
              "hang": "shimtask_test_scratch:Hang",
+             "query": "shimtask_test_scratch:Query",
              "add": "shimtask_test_scratch:Add"}
 
 
@@ -245,6 +269,47 @@ def test_a_hung_executor_keeps_only_its_own_worker(venv: PluginVenv, tmp_path: P
         assert decode(add, resource.outputs) == {"o0": 2}
         assert server.stop() == 0
         assert os.path.exists(gate)
+
+
+def _notes(marks: Path) -> list[str]:
+    return marks.read_text().splitlines() if marks.exists() else []
+
+
+@pytest.mark.parametrize("stop", ["sync time limit", "async delete", "async deadline"])
+def test_a_query_in_c_is_interrupted_and_frees_its_worker(venv: PluginVenv, tmp_path: Path,
+                                                          stop: str) -> None:
+    """A query inside interruptible does not keep its worker past a stop: the query
+    returns 'interrupted', its result is dropped, and the worker serves the next call
+    (one worker: without the interrupt, the next call would be refused for hours)."""
+    marks = tmp_path / "marks"
+    query = task("query", "query", {}, {"o0": int}, custom={"marks": str(marks)})
+    query.metadata.timeout.FromMilliseconds(500)
+    add = task("add", "add", {"x": int, "y": int}, {"o0": int})
+    with ServeProcess(venv, "--workers", "1", "--max-queue", "0", "--metrics-port", "0",
+                      cwd=tmp_path) as server, Propeller(server.address) as p:
+        assert server.metrics_port is not None
+        if stop == "sync time limit":
+            timed = p.execute(query, encode(query, {}), tmp_path / "q")
+            assert (timed.phase, timed.agent_error.code) == (Phase.RETRYABLE_FAILED, "Timeout")
+        else:
+            meta = p.create(query, encode(query, {}), tmp_path / "q")
+            wait_until(lambda: "querying" in _notes(marks), what="the query to start")
+            if stop == "async delete":
+                p.delete(query, meta)
+            else:  # GetTask past the task's deadline reports Timeout and stops it
+                time.sleep(0.6)
+                resource = p.get(query, meta, tmp_path / "q")
+                assert (resource.phase, resource.agent_error.code) == (
+                    Phase.RETRYABLE_FAILED, "Timeout")
+        wait_until(lambda: "interrupted" in _notes(marks), timeout=10,
+                   what="the query to be interrupted")
+        wait_until(lambda: metric(server.metrics_port or 0,
+                                   "shimtask_serve_executions_running") == 0,
+                   timeout=10, what="the worker to be free")
+        resource = p.execute(add, encode(add, {"x": 1, "y": 1}), tmp_path / "add")
+        assert decode(add, resource.outputs) == {"o0": 2}
+        assert not (tmp_path / "q" / "outputs.pb").exists()
+        assert server.stop() == 0
 
 
 def test_request_lines_are_json_whatever_a_client_sends_and_keep_their_order() -> None:

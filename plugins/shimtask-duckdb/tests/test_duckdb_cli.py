@@ -166,3 +166,51 @@ def test_a_dataset_result_is_written_with_the_system_allocator(tmp_path: Path,
     assert (status, pool) == (0, "system")
     assert mimalloc_peak == 0  # nor Arrow's C++ default, which the parquet writer also uses
     assert (tmp_path / "out" / "outputs.pb").exists()
+
+
+# --- a stop reaches a query running in DuckDB's C++ ------------------------------------
+
+ENDLESS = "SELECT count(*) AS n FROM range(100000000000) a"  # hours of work in C++
+
+
+@pytest.mark.parametrize("outputs", [{"n": int}, {"result": pa.Table}],
+                         ids=["row", "dataset"])
+def test_a_query_past_the_time_limit_is_interrupted(tmp_path: Path,
+                                                    outputs: dict[str, Any]) -> None:
+    """The time limit stops a query DuckDB runs in C++, in a row and while the dataset
+    is streamed out (DuckDB checks for pending signals itself; the executor's
+    interruptible block is what shimtask serve's time limits and deletes use)."""
+    query = ENDLESS if "n" in outputs else (
+        "SELECT x FROM range(100000000000) t(x) ORDER BY x DESC")  # no row before the sort
+    template_path, inputs_path = _write(tmp_path, template(query, outputs=outputs), {})
+    done = _shimtask("execute", "--inputs", inputs_path, "--output-prefix", tmp_path / "out",
+                     "--raw-output-data-prefix", tmp_path / "raw", "--timeout", "1",
+                     "--template", template_path, cwd=tmp_path)  # _shimtask: 120 s at most
+    assert done.returncode == 1, done.stderr
+    document = errors_pb2.ErrorDocument()
+    document.ParseFromString((tmp_path / "out" / "error.pb").read_bytes())
+    assert document.error.code == "Timeout", document.error.message
+    assert not (tmp_path / "out" / "outputs.pb").exists()
+
+
+def test_sigterm_during_a_query_stops_it(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    template_path, inputs_path = _write(tmp_path, template(ENDLESS, outputs={"n": int}), {})
+    proc = subprocess.Popen([str(SHIMTASK), "execute", "--inputs", str(inputs_path),
+                             "--output-prefix", str(tmp_path / "out"), "--template",
+                             str(template_path)], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(2)  # imported, and deep in the query
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    document = errors_pb2.ErrorDocument()
+    document.ParseFromString((tmp_path / "out" / "error.pb").read_bytes())
+    assert document.error.code == "Terminated"

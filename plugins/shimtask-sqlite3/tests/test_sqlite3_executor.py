@@ -497,3 +497,77 @@ def test_shimtask_run_with_the_installed_entry_point(chdir_tmp: Path) -> None:
         capture_output=True, text=True, cwd=chdir_tmp, timeout=120, check=False)
     assert done.returncode == 1
     assert "'data/people.db' does not exist" in done.stderr
+
+
+# --- a stop reaches a query running in SQLite's C ------------------------------------
+
+ENDLESS = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+           "WHERE x < 1000000000000) SELECT count(*) AS n FROM c")  # hours of work in C
+
+
+def _endless(tmp_path: Path, db: Path) -> tuple[Path, Path]:
+    from flyteidl.core import literals_pb2
+
+    tt = template(ENDLESS, db, inputs={})
+    (tmp_path / "task.pb").write_bytes(tt.SerializeToString())
+    (tmp_path / "inputs.pb").write_bytes(literals_pb2.LiteralMap().SerializeToString())
+    return tmp_path / "task.pb", tmp_path / "inputs.pb"
+
+
+def test_a_query_past_the_time_limit_is_interrupted_off_the_main_thread(
+        tmp_path: Path, db: Path, registry: ExecutorRegistry) -> None:
+    """A caller's worker thread: the time limit's timer interrupts the query (SQLite
+    runs it in C, where nothing else reaches it), and the thread is free again."""
+    import threading
+
+    from shimtask_core import runtime
+
+    template_path, inputs_path = _endless(tmp_path, db)
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(runtime.execute(
+        inputs=str(inputs_path), output_prefix=str(tmp_path / "out"),
+        template=str(template_path), registry=registry, timeout=0.5)))
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the query ran on past its time limit"
+    (result,) = results
+    assert not result.ok and result.error.code == "Timeout"
+
+
+SHIMTASK = Path(sys.executable).with_name("shimtask")
+
+
+@pytest.mark.skipif(not SHIMTASK.exists() or not any(
+    ep.value.startswith("shimtask_sqlite3") for ep in entry_points(
+        group="shimtask.executors", name="sqlite")), reason="pip install the plugin first")
+@pytest.mark.parametrize("stop", ["--timeout", "SIGTERM"])
+def test_shimtask_execute_stops_a_query_at_its_time_limit_or_sigterm(
+        tmp_path: Path, db: Path, stop: str) -> None:
+    import signal
+    import time
+
+    template_path, inputs_path = _endless(tmp_path, db)
+    extra = ["--timeout", "1"] if stop == "--timeout" else []
+    proc = subprocess.Popen([str(SHIMTASK), "execute", "--inputs", str(inputs_path),
+                             "--output-prefix", str(tmp_path / "out"), *extra,
+                             "--template", str(template_path)], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        if stop == "SIGTERM":
+            time.sleep(2)  # imported, and deep in the query
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)  # the query alone runs for hours
+    finally:
+        proc.kill()
+        proc.wait()
+    from flyteidl.core import errors_pb2
+
+    document = errors_pb2.ErrorDocument()
+    document.ParseFromString((tmp_path / "out" / "error.pb").read_bytes())
+    if stop == "SIGTERM":
+        assert proc.returncode == 128 + signal.SIGTERM, stderr
+        assert document.error.code == "Terminated"
+    else:
+        assert proc.returncode == 1, stderr
+        assert document.error.code == "Timeout"
