@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,6 +15,7 @@ from shimtask_core import (
     TemplateError,
     compile_query,
     custom_of,
+    interruptible,
 )
 
 from .arrow import BatchMaker, ColumnTypeError, Hint, postgres_hints
@@ -237,7 +238,7 @@ class _Run:
         """Run the statement in a transaction and commit it; any rows are discarded."""
         connection = self.connect()
         try:
-            with connection.begin():
+            with interruptible(_canceller(connection)), connection.begin():
                 connection.exec_driver_sql(self.sql, self.params).close()
         except Exception as exc:
             raise self.fault(exc, "execute") from None
@@ -252,12 +253,14 @@ class _Run:
         exhausted (the transaction then commits), closed or dropped.
         """
         connection = self.connect()
+        cancel = _canceller(connection)
         try:
             transaction = connection.begin()
             options = {"stream_results": True, "yield_per": batch_size} if _is_query(
                 self.sql) else {}
-            result = connection.execution_options(**options).exec_driver_sql(
-                self.sql, self.params)
+            with interruptible(cancel):  # the query runs here, the first batches below
+                result = connection.execution_options(**options).exec_driver_sql(
+                    self.sql, self.params)
             if not result.returns_rows:
                 raise NoRows(
                     f"the statement returns no rows, but the template declares an output for "
@@ -272,11 +275,12 @@ class _Run:
             maker = BatchMaker(names, self._hints(result, len(names)), declared)
             partitions = result.partitions(batch_size)
             first: list[Any] = []
-            for rows in partitions:
-                first.append(rows)
-                maker.observe(rows)
-                if maker.resolved or len(first) >= _LOOKAHEAD_BATCHES:
-                    break
+            with interruptible(cancel):
+                for rows in partitions:
+                    first.append(rows)
+                    maker.observe(rows)
+                    if maker.resolved or len(first) >= _LOOKAHEAD_BATCHES:
+                        break
             schema = maker.schema()
         except Exception as exc:
             connection.close()
@@ -286,7 +290,11 @@ class _Run:
             try:
                 while first:
                     yield maker.batch(first.pop(0))
-                for rows in partitions:
+                while True:
+                    with interruptible(cancel):  # each fetch, not the writer between them
+                        rows = next(partitions, None)
+                    if rows is None:
+                        break
                     yield maker.batch(rows)
                 transaction.commit()
             except Exception as exc:
@@ -305,6 +313,25 @@ class _Run:
         if self.engine.dialect.name == "postgresql" and description:
             return postgres_hints(description)
         return [None] * count
+
+
+def _canceller(connection: Connection) -> Callable[[], None]:
+    """What stops the connection's running statement from another thread: the driver's
+    ``cancel()`` (psycopg, psycopg2: a cancel request to the server) or ``interrupt()``
+    (sqlite3); nothing for a driver with neither."""
+    try:
+        driver = connection.connection.driver_connection
+    except Exception:  # no driver connection to reach: nothing to stop
+        driver = None
+    for name in ("cancel", "interrupt"):
+        method = getattr(driver, name, None)
+        if callable(method):
+            return method  # type: ignore[no-any-return]
+    return _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 def _is_query(sql: str) -> bool:

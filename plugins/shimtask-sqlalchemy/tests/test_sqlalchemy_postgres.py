@@ -391,3 +391,40 @@ def test_the_output_is_read_back_with_its_batches_as_row_groups(
     assert run_template(tt, registry=registry).column("n").to_pylist() == list(range(1, 26))
     (written,) = raw.iterdir()
     assert pq.ParquetFile(os.path.join(written, "00000")).metadata.num_row_groups == 3
+
+
+# --- a stop reaches a statement the server is running --------------------------------
+
+
+@pytest.mark.parametrize("outputs", [None, {}], ids=["rows", "statement"])
+def test_a_time_limit_cancels_the_running_statement(postgres: PostgresServer, db: Any,
+                                                    registry: ExecutorRegistry, tmp_path: Path,
+                                                    outputs: dict[str, Any] | None) -> None:
+    """Off the main thread (as in shimtask serve) no signal reaches the driver's wait: the
+    time limit's timer sends PostgreSQL a cancel request (psycopg's cancel()), the
+    statement ends, and the caller's thread is free at once, not after the statement."""
+    import threading
+    import time
+
+    from flyteidl.core import literals_pb2
+
+    from shimtask_core import runtime
+
+    tt = template(reader_url(postgres), "select pg_sleep(60)", inputs={}, outputs=outputs)
+    (tmp_path / "task.pb").write_bytes(tt.SerializeToString())
+    (tmp_path / "inputs.pb").write_bytes(literals_pb2.LiteralMap().SerializeToString())
+    results: list[Any] = []
+    started = time.monotonic()
+    worker = threading.Thread(target=lambda: results.append(runtime.execute(
+        inputs=str(tmp_path / "inputs.pb"), output_prefix=str(tmp_path / "out"),
+        raw_output_prefix=str(tmp_path / "raw"), template=str(tmp_path / "task.pb"),
+        registry=registry, timeout=1)))
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the statement ran on past its time limit"
+    assert time.monotonic() - started < 30  # pg_sleep(60) alone takes a minute
+    (result,) = results
+    assert not result.ok and result.error.code == "Timeout"
+    active = db.execute("select count(*) from pg_stat_activity where query = "
+                        "'select pg_sleep(60)' and state = 'active'").fetchone()[0]
+    assert active == 0, "the server still runs the statement"
