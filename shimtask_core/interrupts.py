@@ -81,7 +81,13 @@ def interrupt_thread(ident: int, still: Callable[[], bool] | None = None) -> int
 
 class _SignalWatcher:
     """A thread that calls the main thread's interrupts when SIGALRM, SIGTERM or SIGINT
-    arrives (their C-level handler writes the number to the wakeup fd)."""
+    arrives (their C-level handler writes the number to the wakeup fd).
+
+    Made once per process, on the first block opened on the main thread, and kept:
+    a block costs one ``set_wakeup_fd`` on the way in and one on the way out (a
+    dataset fetched in batches opens one per batch). Between blocks the wakeup fd
+    is the one set before, so nothing reaches the thread.
+    """
 
     _current: _SignalWatcher | None = None
     _depth = 0
@@ -92,17 +98,12 @@ class _SignalWatcher:
         self._signal = _signal
         self._stop_on = {_signal.SIGALRM, _signal.SIGTERM, _signal.SIGINT}
         self._main = threading.get_ident()
+        self._previous = -1
         self._read, self._write = os.pipe()
         try:
             os.set_blocking(self._write, False)
-            self._thread = threading.Thread(target=self._watch, name="shimtask-interrupts",
-                                            daemon=True)
-            self._previous: int = _signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-            try:
-                self._thread.start()
-            except BaseException:
-                _signal.set_wakeup_fd(self._previous)
-                raise
+            threading.Thread(target=self._watch, name="shimtask-interrupts",
+                             daemon=True).start()
         except BaseException:
             os.close(self._read)
             os.close(self._write)
@@ -112,35 +113,43 @@ class _SignalWatcher:
     def enter(cls) -> _SignalWatcher | None:
         if os.name != "posix":  # a wakeup fd must be a socket there: no watcher
             return None
-        if cls._current is None:
-            try:
-                cls._current = cls()
-            except (OSError, ValueError, RuntimeError):  # no fds or threads left, or a
-                return None  # subinterpreter: timers and servers still interrupt the block
+        watcher = cls._current
+        try:
+            if watcher is None:
+                watcher = cls._current = cls()
+            if cls._depth == 0:
+                watcher._previous = watcher._signal.set_wakeup_fd(
+                    watcher._write, warn_on_full_buffer=False)
+        except (OSError, ValueError, RuntimeError):  # no fds or threads left, or a
+            return None  # subinterpreter: timers and servers still interrupt the block
         cls._depth += 1
-        return cls._current
+        return watcher
 
     def leave(self) -> None:
         cls = type(self)
-        cls._depth -= 1
-        if cls._depth:
+        if cls._depth == 0:  # entered before a fork, left in the child
             return
-        cls._current = None
-        with suppress(ValueError):  # left on another thread (a generator finalized there)
-            self._signal.set_wakeup_fd(self._previous)
-        os.close(self._write)  # the watcher reads the end of the pipe and stops
-        self._thread.join(5)
+        cls._depth -= 1
+        if cls._depth == 0:
+            with suppress(ValueError):  # left on another thread (a generator finalized there)
+                self._signal.set_wakeup_fd(self._previous)
 
     def _watch(self) -> None:
-        try:
-            while True:
-                data = os.read(self._read, 512)
-                if not data:
-                    return
-                if self._previous >= 0:  # its owner (an event loop, say) still hears them
-                    with suppress(OSError):
-                        os.write(self._previous, data)
-                if self._stop_on.intersection(data):
-                    interrupt_thread(self._main)
-        finally:
-            os.close(self._read)
+        while True:
+            data = os.read(self._read, 512)
+            previous = self._previous
+            if previous >= 0:  # its owner (an event loop, say) still hears them
+                with suppress(OSError):
+                    os.write(previous, data)
+            if self._stop_on.intersection(data):
+                interrupt_thread(self._main)
+
+
+def _forget_after_fork() -> None:
+    """A forked child has the parent's watcher object but not its thread."""
+    _SignalWatcher._current = None
+    _SignalWatcher._depth = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)

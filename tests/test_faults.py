@@ -620,6 +620,48 @@ def test_interrupt_thread_reaches_only_blocks_still_open() -> None:
     assert interrupt_thread(ident) == 0 and calls == ["outer", "inner"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="the watcher is POSIX's")
+def test_interruptible_on_the_main_thread_keeps_the_previous_wakeup_fd_informed() -> None:
+    """An event loop's wakeup fd (set before) still gets every signal while a block is
+    open, and is the wakeup fd again after it; the block's interrupt runs on SIGALRM."""
+    import socket
+    import threading
+
+    from shimtask_core import interruptible
+
+    assert threading.current_thread() is threading.main_thread()
+    ours_r, ours_w = socket.socketpair()
+    ours_r.setblocking(False)
+    ours_w.setblocking(False)
+    before = signal.set_wakeup_fd(ours_w.fileno())
+    handler = signal.signal(signal.SIGALRM, lambda *_: None)
+    calls: list[str] = []
+    try:
+        with interruptible(lambda: calls.append("interrupted")):
+            current = signal.set_wakeup_fd(-1)  # the watcher's, while the block is open
+            signal.set_wakeup_fd(current, warn_on_full_buffer=False)
+            assert current not in (-1, ours_w.fileno())
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            deadline = time.monotonic() + 10
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert calls == ["interrupted"]
+        assert signal.set_wakeup_fd(ours_w.fileno()) == ours_w.fileno()  # restored
+        deadline = time.monotonic() + 10
+        forwarded = b""
+        while not forwarded and time.monotonic() < deadline:
+            with contextlib.suppress(BlockingIOError):
+                forwarded = ours_r.recv(16)
+            time.sleep(0.01)
+        assert signal.SIGALRM in forwarded
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, handler)
+        signal.set_wakeup_fd(before)
+        ours_r.close()
+        ours_w.close()
+
+
 def test_an_invalid_timeout_is_a_usage_error(faults: PluginVenv, tmp_path: Path) -> None:
     template, inputs = _task(tmp_path, "echo", outputs={})
     proc = _execute(faults, template, inputs, tmp_path / "out", "--timeout", "soon")
