@@ -24,9 +24,10 @@ Who calls it:
   an async task deleted or past its deadline, call them.
 
 An interrupt must be safe to call from another thread at any moment, also just
-after the call returned (``sqlite3.Connection.interrupt`` and
-``duckdb.DuckDBPyConnection.interrupt`` are); it is never called after its
-block is left, so close the connection after the block.
+after the call returned or the connection closed (``sqlite3.Connection.interrupt``,
+``duckdb.DuckDBPyConnection.interrupt`` and psycopg's ``cancel`` are: on a closed
+connection they raise, which is ignored). Bind it to the execution's own
+connection, never to something the thread's next execution would share.
 """
 
 from __future__ import annotations
@@ -68,14 +69,20 @@ def interruptible(interrupt: Callable[[], None]) -> Iterator[None]:
 def interrupt_thread(ident: int, still: Callable[[], bool] | None = None) -> int:
     """Call the interrupts of the blocks open on thread ``ident`` and return how many
     ran; none when ``still()`` (asked while no block can open or close) is false, so
-    that a stop meant for an execution that has just ended leaves the next alone."""
+    that a stop meant for an execution that has just ended leaves the next alone.
+
+    They are called after the lock is released (a driver's cancel may open a
+    connection to its server, and every block waits for the lock), so one may run
+    just after its block closed; each is bound to its own execution's connection,
+    and an error it raises (a connection closed meanwhile) is ignored.
+    """
     with _lock:
         if still is not None and not still():
             return 0
         interrupts = list(_open.get(ident, ()))
-        for interrupt in interrupts:
-            with suppress(Exception):  # best effort: the stop goes on without it
-                interrupt()
+    for interrupt in interrupts:
+        with suppress(Exception):  # best effort: the stop goes on without it
+            interrupt()
     return len(interrupts)
 
 
