@@ -255,10 +255,18 @@ class Server:
                 self._reload = False
                 agents = self.service.refresh()
                 self.log.event("reloaded", executors=[a.name for a in agents])
-            select.select([self._wake_r], [], [])  # the flags are looked at again first
+            self._sleep()  # until a byte comes; the flags are looked at again first
             with contextlib.suppress(OSError):  # BlockingIOError: drained
                 while self._wake_r.recv(512):
                     pass
+
+    def _sleep(self) -> None:
+        if hasattr(select, "poll"):  # poll, not select: no limit on the descriptor's number
+            waiter = select.poll()
+            waiter.register(self._wake_r, select.POLLIN)
+            waiter.poll()
+        else:  # pragma: no cover - Windows
+            select.select([self._wake_r], [], [])
 
     def _shutdown(self, reason: str) -> Shutdown:
         started = time.monotonic()

@@ -35,9 +35,10 @@ def threads_of(pid: int) -> dict[int, str]:
 
 def signal_thread(pid: int, signum: int, name: str | None = None) -> int:
     """Send ``signum`` to one thread of process ``pid`` other than its main thread and
-    return that thread's id: the newest one, or the newest whose name starts with
-    ``name`` (native threads name themselves, such as grpc's ``event_engine``; Python
-    gives a ``threading.Thread`` its name from 3.14 on, cut to 15 characters).
+    return that thread's id: the one of the highest id (normally the newest), or of
+    those whose name starts with ``name`` (native threads name themselves, such as
+    grpc's ``event_engine``; Python gives a ``threading.Thread`` its name from 3.14
+    on, cut to 15 characters).
 
     Raises ``LookupError`` when no such thread runs, ``OSError`` when the signal
     cannot be sent, ``NotImplementedError`` off Linux.
