@@ -519,12 +519,31 @@ def test_an_executor_that_swallows_the_timeout_is_not_waited_for(
     assert "did not stop within 5 s" in error.message
 
 
+def _on_a_worker(tmp_path: Path, name: str, executor: type[Any]
+                 ) -> tuple[Any, list[Any]]:
+    """``runtime.execute`` of ``executor`` with a 0.5 s limit, started on a thread of its
+    own; the thread, and the list its result lands in."""
+    import threading
+
+    from shimtask_core import ExecutorRegistry, runtime
+
+    registry = ExecutorRegistry(path=[])
+    registry.register(name, executor)
+    template, inputs = _task(tmp_path, name)
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(runtime.execute(
+        inputs=str(inputs), output_prefix=str(tmp_path / "out"), template=str(template),
+        registry=registry, timeout=0.5)))
+    worker.start()
+    return worker, results
+
+
 def test_timeout_in_process_off_the_main_thread(tmp_path: Path) -> None:
     """A caller's worker thread cannot be interrupted: error.pb is written when the time is
     up, and what the executor returns afterwards is discarded."""
     import threading
 
-    from shimtask_core import ExecutorRegistry, ShimTaskExecutor, runtime
+    from shimtask_core import ShimTaskExecutor
 
     release = threading.Event()
 
@@ -533,14 +552,7 @@ def test_timeout_in_process_off_the_main_thread(tmp_path: Path) -> None:
             release.wait(30)
             return 5
 
-    registry = ExecutorRegistry(path=[])
-    registry.register("waits", Waits)
-    template, inputs = _task(tmp_path, "waits")
-    results: list[Any] = []
-    worker = threading.Thread(target=lambda: results.append(runtime.execute(
-        inputs=str(inputs), output_prefix=str(tmp_path / "out"), template=str(template),
-        registry=registry, timeout=0.5)))
-    worker.start()
+    worker, results = _on_a_worker(tmp_path, "waits", Waits)
     deadline = time.monotonic() + 20
     while not (tmp_path / "out" / "error.pb").exists():
         assert time.monotonic() < deadline, "no error.pb after the time limit"
@@ -557,9 +569,8 @@ def test_timeout_off_the_main_thread_interrupts_a_query_in_c(tmp_path: Path) -> 
     """The timer that writes error.pb also interrupts what the caller's thread waits
     for inside interruptible: the thread returns, instead of running the query on."""
     import sqlite3
-    import threading
 
-    from shimtask_core import ExecutorRegistry, ShimTaskExecutor, interruptible, runtime
+    from shimtask_core import ShimTaskExecutor, interruptible
 
     ended: list[str] = []
 
@@ -575,14 +586,7 @@ def test_timeout_off_the_main_thread_interrupts_a_query_in_c(tmp_path: Path) -> 
             finally:
                 con.close()
 
-    registry = ExecutorRegistry(path=[])
-    registry.register("queries", Queries)
-    template, inputs = _task(tmp_path, "queries")
-    results: list[Any] = []
-    worker = threading.Thread(target=lambda: results.append(runtime.execute(
-        inputs=str(inputs), output_prefix=str(tmp_path / "out"), template=str(template),
-        registry=registry, timeout=0.5)))
-    worker.start()
+    worker, results = _on_a_worker(tmp_path, "queries", Queries)
     worker.join(20)
     assert not worker.is_alive(), "the query ran on past the time limit"
     assert ended == ["interrupted"]
