@@ -275,7 +275,8 @@ def _notes(marks: Path) -> list[str]:
     return marks.read_text().splitlines() if marks.exists() else []
 
 
-@pytest.mark.parametrize("stop", ["sync time limit", "async delete", "async deadline"])
+@pytest.mark.parametrize("stop", ["sync time limit", "sync caller's deadline", "async delete",
+                                  "async deadline"])
 def test_a_query_in_c_is_interrupted_and_frees_its_worker(venv: PluginVenv, tmp_path: Path,
                                                           stop: str) -> None:
     """A query inside interruptible does not keep its worker past a stop: the query
@@ -291,6 +292,11 @@ def test_a_query_in_c_is_interrupted_and_frees_its_worker(venv: PluginVenv, tmp_
         if stop == "sync time limit":
             timed = p.execute(query, encode(query, {}), tmp_path / "q")
             assert (timed.phase, timed.agent_error.code) == (Phase.RETRYABLE_FAILED, "Timeout")
+        elif stop == "sync caller's deadline":  # propeller's (10 s by default) is the shorter
+            query.metadata.ClearField("timeout")  # the server's limit: 600 s
+            with pytest.raises(grpc.RpcError) as gone:
+                p.execute(query, encode(query, {}), tmp_path / "q", timeout=1)
+            assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         else:
             meta = p.create(query, encode(query, {}), tmp_path / "q")
             wait_until(lambda: "querying" in _notes(marks), what="the query to start")

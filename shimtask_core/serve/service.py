@@ -18,6 +18,7 @@ What is a gRPC status and what is in-band follows what propeller does with each
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Executor, Future
@@ -100,6 +101,29 @@ def lenient(message_type: Any) -> Callable[[bytes], Any]:
         except DecodeError:
             return Undecodable(type_name)
     return deserialize
+
+
+@final
+class _LeftBehind:
+    """The termination callback of a sync call run on its own gRPC thread. gRPC calls it
+    when the call ends, also when the caller left (its deadline passed) while the
+    execution still runs: then what the execution waits for in C inside
+    ``interruptible`` (a query) is interrupted, and the thread and its slot are free."""
+
+    __slots__ = ("ident", "running")
+
+    def __init__(self) -> None:
+        self.ident = threading.get_ident()
+        self.running = True
+
+    def __call__(self) -> None:
+        if self.running:  # False on every call that ended in its own time
+            from ..interrupts import interrupt_thread
+
+            interrupt_thread(self.ident, still=self.still)
+
+    def still(self) -> bool:
+        return self.running
 
 
 @final
@@ -242,6 +266,8 @@ class ConnectorService:
         if remaining is not None and remaining <= limit:
             # The caller gives up before our limit could fire (propeller's default deadline
             # is 10 s): run on this gRPC thread, no hand-over to a worker thread.
+            left = _LeftBehind()  # a caller gone mid-query frees this thread at once
+            context.add_callback(left)
             try:
                 return self.pool.run_here(execution.execute, self.registry, tt, inputs,
                                           output_prefix, self.templates, self.scratch,
@@ -252,6 +278,8 @@ class ConnectorService:
             except QueueTimeout:
                 return execution.aborted(self._label(tt), "no worker was free before the "
                                                           "caller's deadline")
+            finally:
+                left.running = False
         # Our limit may fire while the caller still waits: run on a pool thread, and answer
         # RETRYABLE_FAILED in-band when the limit passes.
         future = self.pool.submit(execution.execute, self.registry, tt, inputs, output_prefix,
