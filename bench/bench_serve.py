@@ -320,11 +320,16 @@ def main() -> int:
         "inc": make_template("inc", "inc", inputs={"x": int}, outputs={"o0": int}),
         "sqlite": parse_template((FIXTURES / "sqlite3_task.pb").read_bytes()),
     }
-    templates = {k: v for k, v in templates.items() if k in args.templates.split(",")}
+    wanted = args.templates.split(",")
+    unknown = sorted(set(wanted) - set(templates))
+    if unknown:
+        raise SystemExit(f"--templates: no template {', '.join(unknown)}; "
+                         f"choose from {', '.join(templates)}")
     inputs = {
         "inc": InterfaceCodec(templates["inc"].interface).encode_inputs({"x": 41}),
         "sqlite": literals_pb2.LiteralMap.FromString((FIXTURES / "inputs.pb").read_bytes()),
     }
+    templates = {k: v for k, v in templates.items() if k in wanted}
     if args.callgrind:
         return callgrind_main(venv, work, templates, inputs, args.callgrind,
                               args.callgrind_clients, args.json)
