@@ -225,13 +225,16 @@ def _execute(finish: _Finish, inputs: str, template: str, outputs_uri: str,
                        raw_output_prefix=ctx.raw_output_prefix,
                        total_ms=(time.perf_counter() - started) * 1e3)
         return ExecutionResult(ok=True, uri=outputs_uri)
-    except BaseException as exc:
-        if finish.expired is not None and not isinstance(exc, Terminated):
-            exc = finish.expired  # once the time is up, that is the result, whatever followed
+    except BaseException as raised:
+        # Stopped, or out of time: that is the result, whatever the stop made the executor
+        # raise (a query it interrupted raises the library's own error).
+        exc: BaseException = finish.terminated or finish.expired or raised
         result = finish.fail(_attributed(exc, name))
         if isinstance(exc, Terminated):
             exc.written = result.uri if result.written else None
-            raise
+            if exc is raised:
+                raise
+            raise exc from None
         return result
 
 
@@ -272,6 +275,9 @@ class _Finish:
         self.executor: str | None = None
         #: set when the time limit passed: the execution's result, whatever it returns
         self.expired: ExecutionTimeout | None = None
+        #: set by the first SIGTERM or SIGINT: the result of an execution that then fails,
+        #: whatever it raises (a query the signal interrupted raises the library's error)
+        self.terminated: Terminated | None = None
 
     def fail(self, exc: BaseException) -> ExecutionResult:
         """Write error.pb for ``exc`` (unless a result was written meanwhile)."""
@@ -314,7 +320,7 @@ def _stopping_on_signals(finish: _Finish, grace: float | None) -> Iterator[None]
         if stopping or finish.done:  # a result is written: the process is on its way out
             return
         stopping.append(signum)
-        terminated = Terminated(signum, names[signum])
+        terminated = finish.terminated = Terminated(signum, names[signum])
         if grace is not None:
             late = Terminated(signum, terminated.signame)
             late.args = (f"{terminated} (the executor did not stop within {grace:g} s)",)

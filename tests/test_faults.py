@@ -84,6 +84,18 @@ class Querying(ShimTaskExecutor):
             con.close()
 
 
+class Converts(ShimTaskExecutor):
+    """Turns the stop into an error of its own, as DuckDB turns a signal it checks for
+    into 'Query interrupted'."""
+
+    def execute_from_model(self, tt, /, **inputs):
+        _mark("started")
+        try:
+            time.sleep(120)
+        except BaseException:
+            raise RuntimeError("Query interrupted") from None
+
+
 class Stubborn(ShimTaskExecutor):
     """Swallows everything, the timeout included, and keeps going."""
 
@@ -162,7 +174,7 @@ FAULTS += f"\nFOREVER = {FOREVER!r}\n"
 
 EXECUTORS = {name: f"shimtask_test_faults:{cls}" for name, cls in {
     "echo": "Echo", "sleeper": "Sleeper", "stubborn": "Stubborn", "aborts": "Aborts",
-    "querying": "Querying",
+    "querying": "Querying", "converts": "Converts",
     "segfaults": "Segfaults", "big": "Big", "bigfile": "BigFile"}.items()}
 
 USER = execution_pb2.ExecutionError.USER
@@ -497,6 +509,33 @@ def test_sigterm_during_a_query_in_c_stops_it(faults: PluginVenv, tmp_path: Path
         proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert _error(out).code == "Terminated"
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "--timeout"])
+def test_an_error_the_stop_made_the_executor_raise_is_reported_as_the_stop(
+        faults: PluginVenv, tmp_path: Path, stop: str) -> None:
+    """A library that sees the signal first (DuckDB checks for them) raises its own error
+    and the runtime's Terminated is lost with it: the task was still stopped, so
+    error.pb says Terminated (exit 143) or Timeout, not ExecutorFailed."""
+    template, inputs = _task(tmp_path, "converts")
+    out, mark = tmp_path / "out", tmp_path / "mark"
+    extra = ["--timeout", "1"] if stop == "--timeout" else []
+    proc = subprocess.Popen(
+        [str(faults.root / "bin" / "shimtask"), "execute", "--inputs", str(inputs),
+         "--output-prefix", str(out), *extra, "--template", str(template)],
+        env=faults.env({"SHIMTASK_TEST_MARK": str(mark)}), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _started(mark, proc)
+        if stop == "SIGTERM":
+            proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    code = "Terminated" if stop == "SIGTERM" else "Timeout"
+    assert proc.returncode == (128 + signal.SIGTERM if stop == "SIGTERM" else 1), stderr
+    assert _error(out).code == code, _error(out).message
 
 
 @pytest.mark.parametrize("exit_zero", [False, True])
