@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -481,6 +481,29 @@ def test_a_query_in_c_past_the_time_limit_is_interrupted(faults: PluginVenv,
     assert "did not finish within 1 s" in error.message
 
 
+def _stopped(faults: PluginVenv, tmp_path: Path, executor: str, extra: list[str],
+             stop: Callable[[subprocess.Popen[str]], None] | None
+             ) -> tuple[int, str, Path]:
+    """``shimtask execute`` of ``executor``; once it started, ``stop(proc)``. The exit
+    status, stderr, and the output prefix."""
+    template, inputs = _task(tmp_path, executor)
+    out, mark = tmp_path / "out", tmp_path / "mark"
+    proc = subprocess.Popen(
+        [str(faults.root / "bin" / "shimtask"), "execute", "--inputs", str(inputs),
+         "--output-prefix", str(out), *extra, "--template", str(template)],
+        env=faults.env({"SHIMTASK_TEST_MARK": str(mark)}), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _started(mark, proc)
+        if stop is not None:
+            stop(proc)
+        _, stderr = proc.communicate(timeout=30)  # the executors run for minutes or hours
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, stderr, out
+
+
 @pytest.mark.parametrize("to", ["process", "another thread"])
 def test_sigterm_during_a_query_in_c_stops_it(faults: PluginVenv, tmp_path: Path,
                                               to: str) -> None:
@@ -488,26 +511,16 @@ def test_sigterm_during_a_query_in_c_stops_it(faults: PluginVenv, tmp_path: Path
     process ends at once with error.pb Terminated (it waited for the query before)."""
     if to == "another thread" and not sys.platform.startswith("linux"):
         pytest.skip("tgkill is Linux's")
-    template, inputs = _task(tmp_path, "querying")
-    out, mark = tmp_path / "out", tmp_path / "mark"
-    proc = subprocess.Popen(
-        [str(faults.root / "bin" / "shimtask"), "execute", "--inputs", str(inputs),
-         "--output-prefix", str(out), "--template", str(template)],
-        env=faults.env({"SHIMTASK_TEST_MARK": str(mark)}), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _started(mark, proc)
+    from shimtask_core.testing import signal_thread
+
+    def sigterm(proc: subprocess.Popen[str]) -> None:
         if to == "process":
             proc.send_signal(signal.SIGTERM)
         else:
-            from shimtask_core.testing import signal_thread
-
             signal_thread(proc.pid, signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
+
+    status, stderr, out = _stopped(faults, tmp_path, "querying", [], sigterm)
+    assert status == 128 + signal.SIGTERM, stderr
     assert _error(out).code == "Terminated"
 
 
@@ -517,25 +530,15 @@ def test_an_error_the_stop_made_the_executor_raise_is_reported_as_the_stop(
     """A library that sees the signal first (DuckDB checks for them) raises its own error
     and the runtime's Terminated is lost with it: the task was still stopped, so
     error.pb says Terminated (exit 143) or Timeout, not ExecutorFailed."""
-    template, inputs = _task(tmp_path, "converts")
-    out, mark = tmp_path / "out", tmp_path / "mark"
-    extra = ["--timeout", "1"] if stop == "--timeout" else []
-    proc = subprocess.Popen(
-        [str(faults.root / "bin" / "shimtask"), "execute", "--inputs", str(inputs),
-         "--output-prefix", str(out), *extra, "--template", str(template)],
-        env=faults.env({"SHIMTASK_TEST_MARK": str(mark)}), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _started(mark, proc)
-        if stop == "SIGTERM":
-            proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-    code = "Terminated" if stop == "SIGTERM" else "Timeout"
-    assert proc.returncode == (128 + signal.SIGTERM if stop == "SIGTERM" else 1), stderr
-    assert _error(out).code == code, _error(out).message
+    if stop == "SIGTERM":
+        status, stderr, out = _stopped(faults, tmp_path, "converts", [],
+                                       lambda proc: proc.send_signal(signal.SIGTERM))
+        assert status == 128 + signal.SIGTERM, stderr
+        assert _error(out).code == "Terminated", _error(out).message
+    else:
+        status, stderr, out = _stopped(faults, tmp_path, "converts", ["--timeout", "1"], None)
+        assert status == 1, stderr
+        assert _error(out).code == "Timeout", _error(out).message
 
 
 @pytest.mark.parametrize("exit_zero", [False, True])
