@@ -335,12 +335,6 @@ def metric(port: int, name: str) -> float:
     return float(match.group(1))
 
 
-def threads_of(pid: int) -> int:
-    """How many threads the process ``pid`` has now."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("Threads:", 1)[1].split()[0])
-
-
 def wait_until(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -36,11 +36,10 @@ from connector import (
     gated,
     metric,
     task,
-    threads_of,
     wait_until,
 )
 from pluginenv import PluginVenv, build_wheel
-from shimtask_core.testing import signal_thread
+from shimtask_core.testing import signal_thread, threads_of
 
 Phase = execution_pb2.TaskExecution
 
@@ -218,7 +217,7 @@ def test_queued_sync_requests_wait_their_turn_without_a_thread_each(venv: Plugin
         first = threading.Thread(target=call, args=(0,))
         first.start()
         wait_until(started.exists, what="the first execution to start")
-        idle = threads_of(server.proc.pid)
+        idle = len(threads_of(server.proc.pid))
         callers = [threading.Thread(target=call, args=(k,)) for k in range(1, waiting + 1)]
         for caller in callers:
             caller.start()
@@ -226,7 +225,7 @@ def test_queued_sync_requests_wait_their_turn_without_a_thread_each(venv: Plugin
         wait_until(lambda: metric(port, "shimtask_serve_executions_queued") == waiting,
                    what="the callers to be queued")
         assert started.read_text().count("started") == 1
-        assert threads_of(server.proc.pid) <= idle + 2, "a thread per queued request"
+        assert len(threads_of(server.proc.pid)) <= idle + 2, "a thread per queued request"
         with pytest.raises(grpc.RpcError) as refused:
             p.execute(tt, encode(tt, {"x": 99}), tmp_path / "refused")
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
